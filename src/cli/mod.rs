@@ -1,0 +1,77 @@
+//! Command-line surface. Each subcommand lives in its own file; this module only routes.
+//!
+//! Exit codes: 0 success, 1 the operation failed, 2 bad arguments or configuration
+//! (clap also uses 2 for usage errors).
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod sandbox;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "raftmha",
+    version,
+    about = "MHA rebuilt as a Raft-replicated manager cluster"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Local MariaDB sandboxes on loopback for tests, demos and benchmarks.
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
+}
+
+/// An error whose exit code says whether the caller or the world was at fault.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        CliError {
+            code: 2,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> Self {
+        CliError { code: 1, error }
+    }
+}
+
+pub type CliResult = Result<(), CliError>;
+
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Sandbox(cmd) => sandbox::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError { code, error }) => {
+            // `{:#}` prints the whole context chain on one line: operators grep logs.
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
