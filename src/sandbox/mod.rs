@@ -473,6 +473,14 @@ impl Sandbox {
 #[derive(Debug)]
 pub struct SandboxGuard(pub Sandbox);
 
+impl SandboxGuard {
+    /// Hands the sandbox back without stopping it (`--keep`).
+    pub fn disarm(self) -> Sandbox {
+        let guard = std::mem::ManuallyDrop::new(self);
+        guard.0.clone()
+    }
+}
+
 impl std::ops::Deref for SandboxGuard {
     type Target = Sandbox;
     fn deref(&self) -> &Sandbox {
