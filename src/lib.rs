@@ -4,8 +4,10 @@
 //! - [`cli`]: the command-line surface of the `raftmha` binary.
 //! - [`sandbox`]: local MariaDB instances on loopback for tests, the demo and benchmarks.
 //! - [`db`]: the MariaDB/MySQL dialect layer, GTID sets, typed status and the `DbServer` trait.
+//! - [`detect`]: dead-master detection: per-manager monitor, quorum rule, monitor loop.
 pub mod cli;
 pub mod db;
+pub mod detect;
 pub mod sandbox;
 
 pub mod proto {
