@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod demo;
 pub mod sandbox;
 
 #[derive(Debug, Parser)]
@@ -21,6 +22,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The main job: a local demo cluster (see README).
+    Demo(demo::DemoArgs),
     /// Local MariaDB sandboxes on loopback for tests, demos and benchmarks.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -42,9 +45,13 @@ impl CliError {
     }
 }
 
-impl From<anyhow::Error> for CliError {
-    fn from(error: anyhow::Error) -> Self {
-        CliError { code: 1, error }
+/// Any other error means the operation failed (exit 1); `?` works on every error type.
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(error: E) -> Self {
+        CliError {
+            code: 1,
+            error: error.into(),
+        }
     }
 }
 
@@ -63,6 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Demo(args) => demo::run(args).await,
             Command::Sandbox(cmd) => sandbox::run(cmd).await,
         }
     });
