@@ -139,6 +139,18 @@ impl MySqlGtidSet {
         out
     }
 
+    /// The part of the set whose source (`uuid` or `uuid:tag`) satisfies `keep`.
+    pub fn filter_sources(&self, keep: impl Fn(&str) -> bool) -> Self {
+        MySqlGtidSet {
+            sources: self
+                .sources
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
     /// `self ⊇ other` (MySQL's `GTID_SUBSET(other, self)`).
     pub fn contains(&self, other: &Self) -> bool {
         other.difference(self).is_empty()

@@ -45,9 +45,12 @@ impl ConnectSettings {
     }
 }
 
-/// The write probe's table. Not binlogged (`sql_log_bin = 0`), so it never replicates.
-const INSERT_PROBE: &[&str] = &[
-    "SET SESSION sql_log_bin = 0",
+/// The write probe. Not binlogged (`sql_log_bin = 0`), so it never replicates and never
+/// creates a GTID of its own on the master.
+const NO_BINLOG: &str = "SET SESSION sql_log_bin = 0";
+const INSERT_PROBE: &str = "INSERT INTO raftmha_probe.heartbeat (id, at) VALUES (1, NOW(6)) \
+                            ON DUPLICATE KEY UPDATE at = NOW(6)";
+const PROBE_SETUP: &[&str] = &[
     "CREATE DATABASE IF NOT EXISTS raftmha_probe",
     "CREATE TABLE IF NOT EXISTS raftmha_probe.heartbeat \
      (id TINYINT UNSIGNED PRIMARY KEY, at DATETIME(6) NOT NULL) ENGINE=InnoDB",
@@ -167,16 +170,28 @@ impl MysqlServer {
                 }
             }
             PingType::Insert => {
-                let fresh = self.ping_conn.lock().await.is_none();
-                if fresh {
-                    for sql in INSERT_PROBE {
-                        self.rows_on(&self.ping_conn, sql, sql, read).await?;
+                // Two round trips per check so the session never writes to the binlog, even
+                // when the connection was (re)opened by another kind of check.
+                self.rows_on(&self.ping_conn, NO_BINLOG, NO_BINLOG, read)
+                    .await?;
+                match self
+                    .rows_on(&self.ping_conn, INSERT_PROBE, "INSERT heartbeat", read)
+                    .await
+                {
+                    // 1049 unknown database, 1146 unknown table: create them once, retry.
+                    Err(DbError::Server {
+                        code: 1049 | 1146, ..
+                    }) => {
+                        for sql in PROBE_SETUP {
+                            self.rows_on(&self.ping_conn, sql, sql, read).await?;
+                        }
+                        self.rows_on(&self.ping_conn, INSERT_PROBE, "INSERT heartbeat", read)
+                            .await?;
+                    }
+                    other => {
+                        other?;
                     }
                 }
-                let sql = "INSERT INTO raftmha_probe.heartbeat (id, at) VALUES (1, NOW(6)) \
-                           ON DUPLICATE KEY UPDATE at = NOW(6)";
-                self.rows_on(&self.ping_conn, sql, "INSERT heartbeat", read)
-                    .await?;
             }
         }
         Ok(())
