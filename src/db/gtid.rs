@@ -283,16 +283,26 @@ impl MariaGtidPos {
         out
     }
 
-    /// The domains where `self` is ahead of `other`, each with the last GTID of `self` and the
-    /// sequence number `other` stopped at (0 when `other` lacks the domain).
+    /// The domains where `self` has transactions `other` lacks, each with the last GTID of
+    /// `self` and the sequence number `other` stopped at (0 when `other` lacks the domain).
+    /// The same sequence number written by different servers is two different transactions
+    /// (a replica's local write racing the master's): that counts as a gap of one.
     pub fn difference(&self, other: &Self) -> Vec<MariaGap> {
         self.gtids()
-            .filter_map(|g| {
-                let behind = other.get(g.domain).map_or(0, |o| o.seq);
-                (g.seq > behind).then_some(MariaGap {
+            .filter_map(|g| match other.get(g.domain) {
+                None => Some(MariaGap {
                     last: g,
-                    other_seq: behind,
-                })
+                    other_seq: 0,
+                }),
+                Some(o) if g.seq > o.seq => Some(MariaGap {
+                    last: g,
+                    other_seq: o.seq,
+                }),
+                Some(o) if g.seq == o.seq && g.server_id != o.server_id => Some(MariaGap {
+                    last: g,
+                    other_seq: g.seq.saturating_sub(1),
+                }),
+                Some(_) => None,
             })
             .collect()
     }
