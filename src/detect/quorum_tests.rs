@@ -34,6 +34,18 @@ fn replica(name: &str, io: IoThread) -> ReplicaEvidence {
     }
 }
 
+/// The default rule with three voting managers, at `NOW`, about `EPOCH`.
+fn decide3(verdicts: &[ManagerVerdict], replicas: &[ReplicaEvidence]) -> Decision {
+    decide(
+        &QuorumConfig::default(),
+        &voters(3),
+        EPOCH,
+        verdicts,
+        NOW,
+        replicas,
+    )
+}
+
 fn confirming() -> Vec<ReplicaEvidence> {
     vec![
         replica("db2", IoThread::Connecting),
@@ -47,14 +59,7 @@ fn a_fresh_majority_with_confirming_replicas_decides_dead() {
         verdict(1, Verdict::Dead, NOW - 100),
         verdict(2, Verdict::Dead, NOW - 900),
     ];
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
-        &verdicts,
-        NOW,
-        &confirming(),
-    );
+    let d = decide3(&verdicts, &confirming());
     assert_eq!(
         d,
         Decision::MasterDead {
@@ -99,14 +104,7 @@ fn a_paused_managers_stale_verdict_is_not_fresh() {
         verdict(1, Verdict::Dead, NOW - 200),
         verdict(2, Verdict::Dead, NOW - 10_000),
     ];
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
-        &verdicts,
-        NOW,
-        &confirming(),
-    );
+    let d = decide3(&verdicts, &confirming());
     assert_eq!(
         d,
         Decision::NotDead(Refusal::NoQuorum {
@@ -144,14 +142,7 @@ fn verdicts_about_another_epoch_do_not_count() {
     let mut old = verdict(2, Verdict::Dead, NOW);
     old.master_epoch = EPOCH - 1;
     let verdicts = [verdict(1, Verdict::Dead, NOW), old];
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
-        &verdicts,
-        NOW,
-        &confirming(),
-    );
+    let d = decide3(&verdicts, &confirming());
     assert!(
         matches!(d, Decision::NotDead(Refusal::NoQuorum { ref other_epoch, .. }) if other_epoch == &vec![2]),
         "{d:?}"
@@ -166,14 +157,7 @@ fn only_the_latest_verdict_of_each_manager_counts() {
         verdict(2, Verdict::Dead, NOW - 500),
         verdict(2, Verdict::Alive, NOW - 100),
     ];
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
-        &verdicts,
-        NOW,
-        &confirming(),
-    );
+    let d = decide3(&verdicts, &confirming());
     assert!(
         matches!(d, Decision::NotDead(Refusal::NoQuorum { .. })),
         "{d:?}"
@@ -186,14 +170,7 @@ fn non_voters_are_ignored() {
         verdict(1, Verdict::Dead, NOW),
         verdict(9, Verdict::Dead, NOW),
     ];
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
-        &verdicts,
-        NOW,
-        &confirming(),
-    );
+    let d = decide3(&verdicts, &confirming());
     assert!(
         matches!(d, Decision::NotDead(Refusal::NoQuorum { .. })),
         "{d:?}"
@@ -210,14 +187,7 @@ fn a_replica_still_receiving_refutes() {
         replica("db2", IoThread::Connecting),
         replica("db3", IoThread::Yes),
     ];
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
-        &verdicts,
-        NOW,
-        &replicas,
-    );
+    let d = decide3(&verdicts, &replicas);
     assert_eq!(
         d,
         Decision::NotDead(Refusal::ReplicasStillReceiving {
@@ -236,12 +206,8 @@ fn unreachable_replicas_neither_confirm_nor_refute() {
         replica: "db3".into(),
         view: ReplicaView::Unreachable,
     };
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
+    let d = decide3(
         &verdicts,
-        NOW,
         &[replica("db2", IoThread::Connecting), unreachable.clone()],
     );
     assert_eq!(
@@ -251,14 +217,7 @@ fn unreachable_replicas_neither_confirm_nor_refute() {
             confirming_replicas: vec!["db2".into()]
         }
     );
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
-        &verdicts,
-        NOW,
-        &[unreachable],
-    );
+    let d = decide3(&verdicts, &[unreachable]);
     assert_eq!(d, Decision::NotDead(Refusal::NoReplicaCouldConfirm));
 }
 
@@ -276,14 +235,7 @@ fn replicas_of_another_source_are_ignored() {
             last_io_errno: 0,
         },
     };
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
-        &verdicts,
-        NOW,
-        &[elsewhere, replica("db2", IoThread::No)],
-    );
+    let d = decide3(&verdicts, &[elsewhere, replica("db2", IoThread::No)]);
     assert!(matches!(d, Decision::MasterDead { .. }), "{d:?}");
 }
 
@@ -313,13 +265,6 @@ fn suspect_is_not_dead() {
         verdict(1, Verdict::Dead, NOW),
         verdict(2, Verdict::Suspect, NOW),
     ];
-    let d = decide(
-        &QuorumConfig::default(),
-        &voters(3),
-        EPOCH,
-        &verdicts,
-        NOW,
-        &confirming(),
-    );
+    let d = decide3(&verdicts, &confirming());
     assert!(matches!(d, Decision::NotDead(_)));
 }

@@ -87,6 +87,16 @@ fn replica(n: u8, read: u64, policy: ServerPolicy) -> ReplicaSnapshot {
     )
 }
 
+fn unreachable(n: u8, reason: &str) -> ReplicaSnapshot {
+    ReplicaSnapshot {
+        server: ServerRef::new(format!("mha0{n}"), format!("192.168.0.10{n}"), 3306),
+        policy: PLAIN,
+        state: ReplicaState::Unreachable {
+            reason: reason.into(),
+        },
+    }
+}
+
 fn input(replicas: Vec<ReplicaSnapshot>) -> FailoverInput {
     FailoverInput {
         cluster: "app1".into(),
@@ -119,6 +129,17 @@ const NO_MASTER: ServerPolicy = ServerPolicy {
 
 fn plan(i: &FailoverInput) -> FailoverPlan {
     plan_failover(i).unwrap_or_else(|e| panic!("plan failed: {e}"))
+}
+
+/// Every step journaled as done.
+fn all_done(p: &FailoverPlan) -> Vec<StepResult> {
+    p.steps
+        .iter()
+        .map(|s| StepResult {
+            step: s.id,
+            status: StepStatus::Done { detail: None },
+        })
+        .collect()
 }
 
 fn actions(p: &FailoverPlan) -> Vec<&Action> {
@@ -204,14 +225,7 @@ fn seed_004_candidate_behind_gets_relay_diff_from_latest_and_the_master_tail() {
 #[test]
 fn seed_004_report_reads_like_mhas() {
     let p = plan(&seed_004());
-    let results = p
-        .steps
-        .iter()
-        .map(|s| StepResult {
-            step: s.id,
-            status: StepStatus::Done { detail: None },
-        })
-        .collect();
+    let results = all_done(&p);
     let record = FailoverRecord {
         plan: p,
         automated: false,
@@ -283,13 +297,7 @@ fn latest_priority_prefers_a_latest_candidate_then_any_candidate() {
 
 #[test]
 fn a_dead_replica_is_lost_not_blocking_unless_strict() {
-    let dead = ReplicaSnapshot {
-        server: ServerRef::new("mha04", "192.168.0.104", 3306),
-        policy: PLAIN,
-        state: ReplicaState::Unreachable {
-            reason: "connection refused".into(),
-        },
-    };
+    let dead = unreachable(4, "connection refused");
     let mut i = input(vec![
         replica(2, 900, PLAIN),
         replica(3, 900, PLAIN),
@@ -304,14 +312,7 @@ fn a_dead_replica_is_lost_not_blocking_unless_strict() {
             .any(|a| format!("{a:?}").contains("mha04")),
         "no step touches the lost replica"
     );
-    let results = p
-        .steps
-        .iter()
-        .map(|s| StepResult {
-            step: s.id,
-            status: StepStatus::Done { detail: None },
-        })
-        .collect();
+    let results = all_done(&p);
     let report = FailoverReport::from_record(&FailoverRecord {
         plan: p,
         automated: true,
@@ -367,13 +368,7 @@ fn no_candidate_possible_is_an_error_with_every_reason() {
         }
         other => panic!("expected NoCandidate, got {other:?}"),
     }
-    let all_lost = input(vec![ReplicaSnapshot {
-        server: ServerRef::new("mha02", "192.168.0.102", 3306),
-        policy: PLAIN,
-        state: ReplicaState::Unreachable {
-            reason: "timeout".into(),
-        },
-    }]);
+    let all_lost = input(vec![unreachable(2, "timeout")]);
     assert!(matches!(
         plan_failover(&all_lost),
         Err(PlanError::NoAliveReplica { .. })
@@ -630,13 +625,7 @@ fn mixed_gtid_and_positional_replicas_fall_back_to_file_position() {
 #[test]
 fn fencing_plan_freezes_every_reachable_replica_and_runs_configured_hooks() {
     let mut i = seed_004();
-    i.replicas.push(ReplicaSnapshot {
-        server: ServerRef::new("mha04", "192.168.0.104", 3306),
-        policy: PLAIN,
-        state: ReplicaState::Unreachable {
-            reason: "timeout".into(),
-        },
-    });
+    i.replicas.push(unreachable(4, "timeout"));
     i.policy.master_ip_failover_script = true;
     i.policy.shutdown_script = true;
     let steps = plan_fencing(&i);
