@@ -21,6 +21,8 @@ use crate::db::{BinlogCoord, GtidSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum PlanError {
+    #[error("server name {0:?} is used twice: steps name servers, so names must be unique")]
+    DuplicateServer(String),
     #[error("no alive replica to promote ({} lost)", lost.len())]
     NoAliveReplica { lost: Vec<LostReplica> },
     #[error("replica {server} failed ({reason:?}) and is not ignore_fail (strict mode)")]
@@ -254,6 +256,7 @@ pub fn plan_fencing(input: &FailoverInput) -> Vec<Step> {
 
 /// Phases 3–5 from the state observed after the IO threads were stopped.
 pub fn plan_failover(input: &FailoverInput) -> Result<FailoverPlan, PlanError> {
+    check_unique_names(input)?;
     let (mut alive, lost) = survivors(input)?;
     let mode = select::mode_and_received(&mut alive);
     let errant_sets: Vec<Option<GtidSet>> = match mode {
@@ -319,6 +322,18 @@ pub fn plan_failover(input: &FailoverInput) -> Result<FailoverPlan, PlanError> {
         lost,
         steps,
     })
+}
+
+fn check_unique_names(input: &FailoverInput) -> Result<(), PlanError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let names =
+        std::iter::once(&input.dead_master.server).chain(input.replicas.iter().map(|r| &r.server));
+    for s in names {
+        if !seen.insert(s.name.as_str()) {
+            return Err(PlanError::DuplicateServer(s.name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// What survivor `i` needs. File/position: every survivor gets the diff from the base and the

@@ -679,3 +679,90 @@ fn a_report_for_a_failover_that_never_got_a_plan() {
     assert!(text.contains("app1: MySQL Master failover mha01(192.168.0.101:3306) failed"));
     assert!(text.contains("Got ERROR: no candidate"));
 }
+
+#[test]
+fn duplicate_server_names_are_rejected() {
+    let i = input(vec![replica(2, 900, PLAIN), replica(2, 800, PLAIN)]);
+    assert_eq!(
+        plan_failover(&i),
+        Err(PlanError::DuplicateServer("mha02".into()))
+    );
+}
+
+/// Seed 002 (MHA 0.56 log, 2017): the candidate master received up to
+/// mysql-bin.000001:452, the other slave up to :880; SSH to the dead master worked, so its
+/// binlog was saved from :880; the candidate got the relay diff 452→880 plus the saved binlog.
+#[test]
+fn seed_002_candidate_master_behind_the_slave() {
+    let at = |pos| BinlogCoord::new("mysql-bin.000001", pos);
+    let candidate = snapshot(2, CANDIDATE, facts(2, status(at(452), at(452))));
+    let slave = snapshot(3, PLAIN, facts(3, status(at(880), at(880))));
+    let p = plan(&input(vec![candidate, slave]));
+    assert_eq!(p.save_tail_from, Some(at(880)));
+    assert_eq!(
+        (p.latest[0].name.as_str(), p.oldest[0].name.as_str()),
+        ("mha03", "mha02")
+    );
+    assert_eq!(p.new_master.name, "mha02");
+    assert_eq!(
+        p.recoveries[0].needs,
+        vec![
+            Need::RelayDiff {
+                donor: "mha03".into(),
+                from: at(452),
+                to: at(880)
+            },
+            Need::MasterTail
+        ]
+    );
+}
+
+// ---- GTID mode (MySQL 8.4) ----
+
+const UUID_MASTER: &str = "11111111-1111-1111-1111-111111111111";
+const UUID_R2: &str = "22222222-2222-2222-2222-222222222222";
+
+fn mysql_replica(n: u8, executed: &str, policy: ServerPolicy) -> ReplicaSnapshot {
+    let set = crate::db::MySqlGtidSet::parse(executed).expect("gtid parses");
+    let mut st = status(coord(900), coord(900));
+    st.using_gtid = None;
+    st.auto_position = true;
+    st.source_uuid = Some(UUID_MASTER.into());
+    st.retrieved_gtid_set = Some(set.clone());
+    st.executed_gtid_set = Some(set.clone());
+    let mut f = facts(u32::from(n), st);
+    f.version = ServerVersion::new(Flavor::MySql, 8, 4, 0);
+    f.gtid = Some(GtidState {
+        executed: GtidSet::MySql(set),
+        slave_pos: None,
+        binlog_pos: None,
+    });
+    snapshot(n, policy, f)
+}
+
+#[test]
+fn mysql_errant_transactions_are_found_by_source_uuid() {
+    let mut i = input(vec![
+        mysql_replica(2, &format!("{UUID_MASTER}:1-100,{UUID_R2}:1-2"), CANDIDATE),
+        mysql_replica(3, &format!("{UUID_MASTER}:1-100"), PLAIN),
+    ]);
+    i.dead_master.server_uuid = Some(UUID_MASTER.into());
+    let p = plan(&i);
+    assert_eq!(p.mode, Mode::Gtid);
+    assert_eq!(p.new_master.name, "mha03");
+    assert_eq!(p.errant.len(), 1);
+    assert_eq!(p.errant[0].1.to_string(), format!("{UUID_R2}:1-2"));
+    // The master's own GTIDs that only one replica received are not errant: it is latest.
+    let mut i = input(vec![
+        mysql_replica(2, &format!("{UUID_MASTER}:1-105"), PLAIN),
+        mysql_replica(3, &format!("{UUID_MASTER}:1-100"), CANDIDATE),
+    ]);
+    i.dead_master.server_uuid = Some(UUID_MASTER.into());
+    let p = plan(&i);
+    assert!(p.errant.is_empty());
+    assert_eq!(p.latest[0].name, "mha02");
+    assert_eq!(p.new_master.name, "mha03");
+    assert!(
+        matches!(p.recoveries[0].needs[0], Need::GtidCatchUp { ref donor, .. } if donor == "mha02")
+    );
+}
