@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use raftmha::db::{ConnectSettings, DbServer, Dialect, MysqlServer, Secret, WaitOutcome};
+use raftmha::db::{ConnectSettings, DbServer, Dialect, MysqlServer, WaitOutcome};
 use raftmha::failover::{
     Action, DeadMaster, FailoverInput, FailoverPolicy, Mode, Need, RepointBy, SelectionReason,
     ServerPolicy, ServerRef, observe_replicas, plan_failover, plan_fencing,
@@ -15,16 +15,12 @@ use raftmha::failover::{
 use raftmha::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
 
 fn server(sb: &Sandbox, index: usize) -> MysqlServer {
-    let node = sb.node(index).expect("node exists");
-    let creds = sb.credentials();
-    MysqlServer::new(ConnectSettings {
-        host: node.ip.to_string(),
-        port: node.port,
-        user: creds.admin_user.clone(),
-        password: Secret::new(creds.admin_password.clone()),
-        connect_timeout: Duration::from_secs(1),
-        read_timeout: Duration::from_secs(5),
-    })
+    let opts = sb.admin_opts(index).expect("node exists");
+    MysqlServer::new(ConnectSettings::from_opts(
+        &opts,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    ))
 }
 
 fn server_ref(sb: &Sandbox, index: usize) -> ServerRef {

@@ -19,16 +19,16 @@ fn fresh_dir(name: &str) -> PathBuf {
 }
 
 fn server(sb: &Sandbox, index: usize, password: Option<&str>) -> MysqlServer {
-    let node = sb.node(index).expect("node exists");
-    let creds = sb.credentials();
-    MysqlServer::new(ConnectSettings {
-        host: node.ip.to_string(),
-        port: node.port,
-        user: creds.admin_user.clone(),
-        password: Secret::new(password.unwrap_or(&creds.admin_password)),
-        connect_timeout: Duration::from_millis(1000),
-        read_timeout: Duration::from_millis(2000),
-    })
+    let opts = sb.admin_opts(index).expect("node exists");
+    let mut settings = ConnectSettings::from_opts(
+        &opts,
+        Duration::from_millis(1000),
+        Duration::from_millis(2000),
+    );
+    if let Some(p) = password {
+        settings.password = Secret::new(p);
+    }
+    MysqlServer::new(settings)
 }
 
 async fn dialect(s: &MysqlServer) -> Dialect {

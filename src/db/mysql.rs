@@ -30,6 +30,19 @@ pub struct ConnectSettings {
 }
 
 impl ConnectSettings {
+    /// From mysql_async options (host, port, user, password), e.g. the sandbox's
+    /// `admin_opts`; sockets and other options are not carried over (TCP only).
+    pub fn from_opts(opts: &Opts, connect_timeout: Duration, read_timeout: Duration) -> Self {
+        ConnectSettings {
+            host: opts.ip_or_hostname().to_string(),
+            port: opts.tcp_port(),
+            user: opts.user().unwrap_or_default().to_string(),
+            password: Secret::new(opts.pass().unwrap_or_default()),
+            connect_timeout,
+            read_timeout,
+        }
+    }
+
     fn opts(&self) -> Opts {
         OptsBuilder::default()
             .ip_or_hostname(self.host.clone())
