@@ -543,3 +543,7 @@ impl StepBuilder {
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "plan_gtid_tests.rs"]
+mod gtid_tests;
