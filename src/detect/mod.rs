@@ -10,6 +10,6 @@ pub mod quorum;
 pub use driver::{Clock, SystemClock, probe_replicas, run_monitor};
 pub use monitor::{Millis, Monitor, MonitorConfig, ReportReason, Verdict, VerdictReport};
 pub use quorum::{
-    Decision, ManagerId, ManagerVerdict, QuorumConfig, Refusal, ReplicaEvidence, ReplicaView,
-    decide,
+    Decision, ManagerId, ManagerVerdict, QuorumConfig, QuorumConfigError, Refusal, ReplicaEvidence,
+    ReplicaView, decide,
 };
