@@ -217,6 +217,20 @@ async fn mysql_server_reads_acts_and_classifies_against_real_mariadb() {
     );
     assert!(m.variables().await.is_ok());
 
+    // A failing statement that carries a password never reports it, not even through the
+    // server's "near '...'" echo.
+    let bad = dm.change_source(&ChangeSource {
+        host: "x".repeat(300), // longer than MariaDB allows for MASTER_HOST
+        port: 3306,
+        user: "repl".into(),
+        password: Secret::new("leak-me-not"),
+        position: SourcePosition::MariaDbSlavePos,
+        connect_retry_secs: None,
+        heartbeat_period: None,
+    });
+    let err = m.execute(&bad).await.expect_err("host too long");
+    assert!(!format!("{err} {err:?}").contains("leak-me-not"), "{err:?}");
+
     // SIGKILL the master: checks fail (refused/reset), never "alive", within the timeouts.
     sb.kill_node(1).await.expect("kill node1");
     for kind in [PingType::Select, PingType::Connect, PingType::Insert] {

@@ -128,10 +128,16 @@ impl MysqlServer {
                 Ok(rows.into_iter().map(row_map).collect())
             }
             Ok(Err(e)) => {
-                let err = classify(&self.addr, shown, &e);
+                let mut err = classify(&self.addr, shown, &e);
                 // A server error leaves the session usable; anything else does not.
-                if matches!(err, DbError::Server { .. }) {
+                if let DbError::Server { message, .. } = &mut err {
                     *guard = Some(conn);
+                    // Syntax errors quote the statement ("near '...'"): never let a secret
+                    // through that way.
+                    if sql != shown {
+                        *message =
+                            "(server message withheld: the statement carries a secret)".into();
+                    }
                 }
                 Err(err)
             }
