@@ -1,11 +1,13 @@
 //! raftmha: MHA rebuilt as a Raft-replicated manager cluster.
 //!
 //! Layout (each folder mirrors a box in DESIGN.md):
+//! - [`chaos`]: partitions (iptables + cgroups) and process faults for tests and the chaos suite.
 //! - [`cli`]: the command-line surface of the `raftmha` binary.
 //! - [`sandbox`]: local MariaDB instances on loopback for tests, the demo and benchmarks.
 //! - [`db`]: the MariaDB/MySQL dialect layer, GTID sets, typed status and the `DbServer` trait.
 //! - [`detect`]: dead-master detection: per-manager monitor, quorum rule, monitor loop.
 //! - [`failover`]: the failover planner (MHA phases 2–5 as typed steps) and its report.
+pub mod chaos;
 pub mod cli;
 pub mod db;
 pub mod detect;
