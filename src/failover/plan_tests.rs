@@ -589,3 +589,25 @@ fn seed_002_candidate_master_behind_the_slave() {
         ]
     );
 }
+
+#[test]
+fn steps_print_one_readable_line_each() {
+    let p = plan(&seed_004());
+    let lines: Vec<String> = p
+        .steps
+        .iter()
+        .map(|s| format!("{}: {}", s.phase, s.action))
+        .collect();
+    assert_eq!(
+        lines[0],
+        "Phase 3: Master Recovery: save mha01(192.168.0.101:3306)'s binlog from mysql-bin.000008:900"
+    );
+    assert!(lines.contains(&"Phase 3: Master Recovery: mha03: relay-log diff mysql-bin.000008:609 → mysql-bin.000008:900 for mha02".to_string()), "{lines:#?}");
+    assert!(
+        lines.contains(
+            &"Phase 4: Slaves Recovery: mha03: replicate from mha02 at the captured position"
+                .to_string()
+        ),
+        "{lines:#?}"
+    );
+}
