@@ -102,10 +102,11 @@ pub enum Action {
         master: ServerRef,
         from: BinlogCoord,
     },
-    /// Wait (bounded) until the SQL thread executed everything received (`read`). If it stops
-    /// short because the relay log ends inside a transaction, the engine applies the
-    /// replica's own relay log from the executed position (MHA's exec→read diff) with the
-    /// pieces that follow.
+    /// Wait (bounded) until the SQL thread executed everything received (`read`); start the
+    /// SQL thread first if it stopped without error (the wait functions return NULL while it
+    /// is stopped). If it stops short because the relay log ends inside a transaction, the
+    /// engine applies the replica's own relay log from the executed position (MHA's
+    /// exec→read diff) with the pieces that follow.
     WaitRelayLogApplied { server: String, read: BinlogCoord },
     /// Cut the donor's relay log from the target's received position to the donor's (MHA
     /// `apply_diff_relay_logs --command=generate`). Done for every target before any
