@@ -74,8 +74,8 @@ pub struct MysqlServer {
     addr: String,
     ping_conn: Mutex<Option<Conn>>,
     ops_conn: Mutex<Option<Conn>>,
-    /// Cached after the first successful `version()`; a server does not change version while
-    /// it stays connected, and the failover re-reads after reconnecting anyway.
+    /// Cached after the first successful `version()`, forgotten whenever a new session is
+    /// opened (the server may have been restarted with another version).
     version: StdMutex<Option<ServerVersion>>,
 }
 
@@ -120,7 +120,14 @@ impl MysqlServer {
         let mut guard = slot.lock().await;
         let mut conn = match guard.take() {
             Some(c) => c,
-            None => self.connect().await?,
+            None => {
+                let c = self.connect().await?;
+                // A new session may be a restarted (even upgraded) server: ask again.
+                if let Ok(mut v) = self.version.lock() {
+                    *v = None;
+                }
+                c
+            }
         };
         match timeout(read_timeout, conn.query::<Row, _>(sql)).await {
             Ok(Ok(rows)) => {
