@@ -1,5 +1,5 @@
 //! Detection end to end against real MariaDB: three monitor loops (standing in for three
-//! managers' monitors) check a sandbox master with the default 250 ms × 3 settings; before
+//! managers' monitors) check a sandbox master with the default settings; before
 //! the master dies the quorum rule refuses, after SIGKILL every monitor reports `Dead`, the
 //! replicas confirm (their IO threads lost the master) and the rule decides "dead".
 //! IP range 127.0.81.0/24, directory /tmp/rmha-fo/detect_monitor.
