@@ -7,24 +7,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use raftmha::db::{ConnectSettings, DbServer, Dialect, MysqlServer, Secret, WaitOutcome};
+use raftmha::db::{ConnectSettings, DbServer, Dialect, Flavor, MysqlServer, Secret, WaitOutcome};
 use raftmha::failover::{
-    Action, DeadMaster, FailoverInput, FailoverPolicy, Mode, Need, RepointBy, SelectionReason,
-    ServerPolicy, ServerRef, observe_replicas, plan_failover, plan_fencing,
+    Action, DeadMaster, FailoverInput, FailoverPolicy, Mode, Need, ReplicationAccount, RepointBy,
+    SelectionReason, ServerPolicy, ServerRef, change_source, observe_replicas, plan_failover,
+    plan_fencing,
 };
 use raftmha::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
 
 fn server(sb: &Sandbox, index: usize) -> MysqlServer {
-    let node = sb.node(index).expect("node exists");
-    let creds = sb.credentials();
-    MysqlServer::new(ConnectSettings {
-        host: node.ip.to_string(),
-        port: node.port,
-        user: creds.admin_user.clone(),
-        password: Secret::new(creds.admin_password.clone()),
-        connect_timeout: Duration::from_secs(1),
-        read_timeout: Duration::from_secs(5),
-    })
+    let opts = sb.admin_opts(index).expect("node exists");
+    MysqlServer::new(ConnectSettings::from_opts(
+        &opts,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    ))
 }
 
 fn server_ref(sb: &Sandbox, index: usize) -> ServerRef {
@@ -172,5 +169,102 @@ async fn seed_004_gtid_plan_from_real_servers() {
         &s.action,
         Action::Repoint { replica, by: RepointBy::Gtid, .. } if replica == "node3"
     )));
+
+    // Run the plan's database steps that need no agent (the dead master's tail, row 3, is
+    // the agent's part) and check the survivors end up identical and replicating.
+    let (r2, r3) = (server(&sb, 2), server(&sb, 3));
+    let creds = sb.credentials();
+    let account = ReplicationAccount {
+        user: creds.repl_user.clone(),
+        password: Secret::new(creds.repl_password.clone()),
+        connect_retry_secs: Some(1),
+        heartbeat_period: Some(Duration::from_millis(500)),
+    };
+    let d2 = Dialect::new(r2.version().await.expect("version"));
+    let d3 = Dialect::new(r3.version().await.expect("version"));
+    let limit = Duration::from_secs(10);
+    for step in &p.steps {
+        match &step.action {
+            Action::WaitRelayLogApplied { server: name, read } => {
+                let (s, d) = if name == "node2" {
+                    (&r2, &d2)
+                } else {
+                    (&r3, &d3)
+                };
+                let (wait, kind) = d.wait_for_position(read, limit);
+                assert_eq!(
+                    s.wait(&wait, kind, limit).await.expect("wait"),
+                    WaitOutcome::Reached
+                );
+            }
+            Action::GtidCatchUp {
+                target,
+                donor,
+                until,
+            } => {
+                assert_eq!((target.as_str(), donor.as_str()), ("node2", "node3"));
+                let donor_ref = &p.recoveries[1].server;
+                let source =
+                    change_source(Flavor::MariaDb, donor_ref, &account, RepointBy::Gtid, None)
+                        .expect("gtid");
+                r2.execute(&d2.stop_replica()).await.expect("stop");
+                r2.execute(&d2.change_source(&source))
+                    .await
+                    .expect("change master to donor");
+                r2.execute(&d2.start_replica()).await.expect("start");
+                let (wait, kind) = d2.wait_for_gtids(until, limit).expect("flavor");
+                assert_eq!(
+                    r2.wait(&wait, kind, limit).await.expect("wait"),
+                    WaitOutcome::Reached
+                );
+                r2.execute(&d2.stop_replica()).await.expect("stop");
+            }
+            Action::CaptureNewMasterPosition { .. } => {
+                assert!(r2.master_status().await.expect("status").is_some());
+            }
+            Action::EnableWrites { .. } => r2
+                .execute(&d2.set_read_only(false))
+                .await
+                .expect("writable"),
+            Action::Repoint { replica, by, .. } => {
+                assert_eq!(replica, "node3");
+                let source = change_source(Flavor::MariaDb, &p.new_master, &account, *by, None)
+                    .expect("gtid");
+                r3.execute(&d3.stop_replica()).await.expect("stop");
+                r3.execute(&d3.change_source(&source))
+                    .await
+                    .expect("repoint");
+                r3.execute(&d3.start_replica()).await.expect("start");
+            }
+            Action::ResetReplicaOnNewMaster { .. } => {
+                r2.execute(&d2.reset_replica_all()).await.expect("reset")
+            }
+            _ => {}
+        }
+    }
+    let mut c2 = sb.conn(2).await.expect("connect new master");
+    c2.query_drop("INSERT INTO test.t1 VALUES (4)")
+        .await
+        .expect("the new master takes writes");
+    let target = r2.gtid_state().await.expect("gtid").executed;
+    let (wait, kind) = d3.wait_for_gtids(&target, limit).expect("flavor");
+    assert_eq!(
+        r3.wait(&wait, kind, limit).await.expect("wait"),
+        WaitOutcome::Reached
+    );
+    for n in [2, 3] {
+        let mut c = sb.conn(n).await.expect("connect");
+        let v: Vec<i32> = c
+            .query("SELECT a FROM test.t1 ORDER BY a")
+            .await
+            .expect("select");
+        assert_eq!(
+            v,
+            vec![1, 2, 4],
+            "node{n}: row 2 came from the donor, row 3 needs the agent"
+        );
+    }
+    let st3 = r3.replica_status().await.expect("status").expect("replica");
+    assert!(st3.is_receiving() && st3.replicates_from(&p.new_master.host, p.new_master.port));
     sb.down().await.expect("down");
 }

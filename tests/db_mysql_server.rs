@@ -19,16 +19,16 @@ fn fresh_dir(name: &str) -> PathBuf {
 }
 
 fn server(sb: &Sandbox, index: usize, password: Option<&str>) -> MysqlServer {
-    let node = sb.node(index).expect("node exists");
-    let creds = sb.credentials();
-    MysqlServer::new(ConnectSettings {
-        host: node.ip.to_string(),
-        port: node.port,
-        user: creds.admin_user.clone(),
-        password: Secret::new(password.unwrap_or(&creds.admin_password)),
-        connect_timeout: Duration::from_millis(1000),
-        read_timeout: Duration::from_millis(2000),
-    })
+    let opts = sb.admin_opts(index).expect("node exists");
+    let mut settings = ConnectSettings::from_opts(
+        &opts,
+        Duration::from_millis(1000),
+        Duration::from_millis(2000),
+    );
+    if let Some(p) = password {
+        settings.password = Secret::new(p);
+    }
+    MysqlServer::new(settings)
 }
 
 async fn dialect(s: &MysqlServer) -> Dialect {
@@ -216,6 +216,20 @@ async fn mysql_server_reads_acts_and_classifies_against_real_mariadb() {
         "{err}"
     );
     assert!(m.variables().await.is_ok());
+
+    // A failing statement that carries a password never reports it, not even through the
+    // server's "near '...'" echo.
+    let bad = dm.change_source(&ChangeSource {
+        host: "x".repeat(300), // longer than MariaDB allows for MASTER_HOST
+        port: 3306,
+        user: "repl".into(),
+        password: Secret::new("leak-me-not"),
+        position: SourcePosition::MariaDbSlavePos,
+        connect_retry_secs: None,
+        heartbeat_period: None,
+    });
+    let err = m.execute(&bad).await.expect_err("host too long");
+    assert!(!format!("{err} {err:?}").contains("leak-me-not"), "{err:?}");
 
     // SIGKILL the master: checks fail (refused/reset), never "alive", within the timeouts.
     sb.kill_node(1).await.expect("kill node1");

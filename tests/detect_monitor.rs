@@ -1,5 +1,5 @@
 //! Detection end to end against real MariaDB: three monitor loops (standing in for three
-//! managers' monitors) check a sandbox master with the default 250 ms × 3 settings; before
+//! managers' monitors) check a sandbox master with the default settings; before
 //! the master dies the quorum rule refuses, after SIGKILL every monitor reports `Dead`, the
 //! replicas confirm (their IO threads lost the master) and the rule decides "dead".
 //! IP range 127.0.81.0/24, directory /tmp/rmha-fo/detect_monitor.
@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use raftmha::db::{ConnectSettings, MysqlServer, PingType, Secret};
+use raftmha::db::{ConnectSettings, MysqlServer, PingType};
 use raftmha::detect::{
     Clock, Decision, ManagerVerdict, MonitorConfig, Refusal, SystemClock, Verdict, VerdictReport,
     decide, probe_replicas, run_monitor,
@@ -16,16 +16,12 @@ use raftmha::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
 use tokio::sync::{mpsc, watch};
 
 fn server(sb: &Sandbox, index: usize, cfg: &MonitorConfig) -> MysqlServer {
-    let node = sb.node(index).expect("node exists");
-    let creds = sb.credentials();
-    MysqlServer::new(ConnectSettings {
-        host: node.ip.to_string(),
-        port: node.port,
-        user: creds.admin_user.clone(),
-        password: Secret::new(creds.admin_password.clone()),
-        connect_timeout: cfg.check_timeout(),
-        read_timeout: cfg.check_timeout(),
-    })
+    let opts = sb.admin_opts(index).expect("node exists");
+    MysqlServer::new(ConnectSettings::from_opts(
+        &opts,
+        cfg.check_timeout(),
+        cfg.check_timeout(),
+    ))
 }
 
 /// Waits for the next report of `rx` with the given verdict, at most `limit`.

@@ -30,6 +30,19 @@ pub struct ConnectSettings {
 }
 
 impl ConnectSettings {
+    /// From mysql_async options (host, port, user, password), e.g. the sandbox's
+    /// `admin_opts`; sockets and other options are not carried over (TCP only).
+    pub fn from_opts(opts: &Opts, connect_timeout: Duration, read_timeout: Duration) -> Self {
+        ConnectSettings {
+            host: opts.ip_or_hostname().to_string(),
+            port: opts.tcp_port(),
+            user: opts.user().unwrap_or_default().to_string(),
+            password: Secret::new(opts.pass().unwrap_or_default()),
+            connect_timeout,
+            read_timeout,
+        }
+    }
+
     fn opts(&self) -> Opts {
         OptsBuilder::default()
             .ip_or_hostname(self.host.clone())
@@ -61,8 +74,8 @@ pub struct MysqlServer {
     addr: String,
     ping_conn: Mutex<Option<Conn>>,
     ops_conn: Mutex<Option<Conn>>,
-    /// Cached after the first successful `version()`; a server does not change version while
-    /// it stays connected, and the failover re-reads after reconnecting anyway.
+    /// Cached after the first successful `version()`, forgotten whenever a new session is
+    /// opened (the server may have been restarted with another version).
     version: StdMutex<Option<ServerVersion>>,
 }
 
@@ -107,7 +120,14 @@ impl MysqlServer {
         let mut guard = slot.lock().await;
         let mut conn = match guard.take() {
             Some(c) => c,
-            None => self.connect().await?,
+            None => {
+                let c = self.connect().await?;
+                // A new session may be a restarted (even upgraded) server: ask again.
+                if let Ok(mut v) = self.version.lock() {
+                    *v = None;
+                }
+                c
+            }
         };
         match timeout(read_timeout, conn.query::<Row, _>(sql)).await {
             Ok(Ok(rows)) => {
@@ -115,10 +135,16 @@ impl MysqlServer {
                 Ok(rows.into_iter().map(row_map).collect())
             }
             Ok(Err(e)) => {
-                let err = classify(&self.addr, shown, &e);
+                let mut err = classify(&self.addr, shown, &e);
                 // A server error leaves the session usable; anything else does not.
-                if matches!(err, DbError::Server { .. }) {
+                if let DbError::Server { message, .. } = &mut err {
                     *guard = Some(conn);
+                    // Syntax errors quote the statement ("near '...'"): never let a secret
+                    // through that way.
+                    if sql != shown {
+                        *message =
+                            "(server message withheld: the statement carries a secret)".into();
+                    }
                 }
                 Err(err)
             }

@@ -203,3 +203,63 @@ fn fencing_kill_spares_replication_and_ourselves() {
     assert!(!p(14, "system user", "Connect").is_killable_client(99));
     assert!(!p(15, "event_scheduler", "Daemon").is_killable_client(99));
 }
+
+#[test]
+fn mysql57_slave_status_with_old_names_and_gtid_sets() {
+    let r = row(&[
+        ("Master_Host", Some("10.0.0.1")),
+        ("Master_Port", Some("3306")),
+        ("Master_Log_File", Some("mysql-bin.000003")),
+        ("Read_Master_Log_Pos", Some("154")),
+        ("Relay_Master_Log_File", Some("mysql-bin.000003")),
+        ("Exec_Master_Log_Pos", Some("154")),
+        ("Slave_IO_Running", Some("No")),
+        ("Slave_SQL_Running", Some("Yes")),
+        ("Last_IO_Errno", Some("2003")),
+        ("Master_UUID", Some("3E11FA47-71CA-11E1-9E33-C80AA9429562")),
+        ("Retrieved_Gtid_Set", Some("")),
+        (
+            "Executed_Gtid_Set",
+            Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"),
+        ),
+        ("Auto_Position", Some("0")),
+    ]);
+    let s = ReplicaStatus::parse(&r).expect("parses");
+    assert_eq!(s.io_thread, IoThread::No);
+    assert!(!s.uses_gtid() && s.relay_fully_applied());
+    assert!(
+        s.retrieved_gtid_set
+            .as_ref()
+            .is_some_and(MySqlGtidSet::is_empty)
+    );
+    assert_eq!(s.executed_gtid_set.map(|g| g.count()), Some(5));
+}
+
+#[test]
+fn master_status_rows_of_both_flavors() {
+    let maria = row(&[
+        ("File", Some("binlog.000002")),
+        ("Position", Some("1234")),
+        ("Binlog_Do_DB", Some("")),
+        ("Binlog_Ignore_DB", Some("")),
+    ]);
+    let m = MasterStatus::parse(&maria).expect("parses");
+    assert_eq!(m.coord, BinlogCoord::new("binlog.000002", 1234));
+    assert_eq!(m.executed_gtid_set, None);
+    let mysql = row(&[
+        ("File", Some("mysql-bin.000010")),
+        ("Position", Some("999")),
+        (
+            "Executed_Gtid_Set",
+            Some(
+                "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-20,\n4a5b6c7d-0000-11e1-9e33-c80aa9429562:1-3",
+            ),
+        ),
+    ]);
+    let m = MasterStatus::parse(&mysql).expect("parses");
+    assert_eq!(m.executed_gtid_set.map(|g| g.count()), Some(23));
+    assert!(
+        MasterStatus::parse(&row(&[("File", Some("b.000001"))])).is_err(),
+        "Position is required"
+    );
+}

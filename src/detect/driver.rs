@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{MissedTickBehavior, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 
 use super::monitor::{Millis, Monitor, MonitorConfig, MonitorConfigError, VerdictReport};
 use super::quorum::{ReplicaEvidence, ReplicaView};
@@ -27,7 +27,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// Checks `server` every `cfg.interval` and sends each report the monitor emits (verdict
+/// Checks `server` every `cfg.interval` (every `cfg.suspect_interval` while suspect) and sends each report the monitor emits (verdict
 /// changes and re-affirmations) to `reports`. Returns when `stop` turns true or is dropped, or
 /// when nobody listens to `reports` any more.
 pub async fn run_monitor<S: DbServer, C: Clock>(
@@ -39,12 +39,10 @@ pub async fn run_monitor<S: DbServer, C: Clock>(
 ) -> Result<(), MonitorConfigError> {
     cfg.validate()?;
     let mut monitor = Monitor::new(cfg.clone());
-    let mut ticker = tokio::time::interval(cfg.interval);
-    // After a slow check, wait a full interval rather than firing a burst of catch-up checks.
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next = Instant::now();
     loop {
         tokio::select! {
-            _ = ticker.tick() => {}
+            _ = sleep_until(next) => {}
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     return Ok(());
@@ -55,6 +53,7 @@ pub async fn run_monitor<S: DbServer, C: Clock>(
         if *stop.borrow() {
             return Ok(());
         }
+        let started = Instant::now();
         let outcome = match timeout(cfg.check_timeout(), server.ping(cfg.ping_type)).await {
             Ok(outcome) => outcome,
             Err(_) => PingOutcome::Failed(FailureKind::Timeout),
@@ -65,6 +64,9 @@ pub async fn run_monitor<S: DbServer, C: Clock>(
                 return Ok(());
             }
         }
+        // Paced from the start of this check; a check slower than the delay is followed by
+        // the next one at once, never by a burst.
+        next = started + monitor.next_delay();
     }
 }
 

@@ -17,6 +17,10 @@ pub struct MonitorConfig {
     pub ping_type: PingType,
     /// Time between checks; every check's timeouts fit inside it.
     pub interval: Duration,
+    /// Time between checks while `Suspect`: once a check failed, confirm quickly. Refused
+    /// connections and timeouts repeat at this pace; a healthy master answers the next check
+    /// and the streak ends.
+    pub suspect_interval: Duration,
     /// Consecutive failed checks before the verdict turns `Dead` (MHA hard-codes 4).
     pub failures_to_dead: u32,
     /// While `Dead`, report again this often so the verdict stays fresh for the quorum.
@@ -24,11 +28,13 @@ pub struct MonitorConfig {
 }
 
 impl Default for MonitorConfig {
-    /// 250 ms × 3: a dead master is seen within about 0.75 s of its last answer.
+    /// 250 ms, then 100 ms × 2 more while suspect: a dead master is seen within about 0.45 s
+    /// of its last answer (0.25 s to notice, 0.2 s to confirm).
     fn default() -> Self {
         MonitorConfig {
             ping_type: PingType::Select,
             interval: Duration::from_millis(250),
+            suspect_interval: Duration::from_millis(100),
             failures_to_dead: 3,
             reaffirm_every: Duration::from_millis(1000),
         }
@@ -39,6 +45,11 @@ impl Default for MonitorConfig {
 pub enum MonitorConfigError {
     #[error("check interval {0:?} is below the 20 ms minimum")]
     IntervalTooShort(Duration),
+    #[error("suspect interval {suspect:?} must be between 20 ms and the interval {interval:?}")]
+    SuspectInterval {
+        suspect: Duration,
+        interval: Duration,
+    },
     #[error("failures_to_dead must be at least 1")]
     NoFailuresToDead,
     #[error("reaffirm_every {reaffirm:?} must not be shorter than the interval {interval:?}")]
@@ -52,6 +63,14 @@ impl MonitorConfig {
     pub fn validate(&self) -> Result<(), MonitorConfigError> {
         if self.interval < Duration::from_millis(20) {
             return Err(MonitorConfigError::IntervalTooShort(self.interval));
+        }
+        if self.suspect_interval < Duration::from_millis(20)
+            || self.suspect_interval > self.interval
+        {
+            return Err(MonitorConfigError::SuspectInterval {
+                suspect: self.suspect_interval,
+                interval: self.interval,
+            });
         }
         if self.failures_to_dead == 0 {
             return Err(MonitorConfigError::NoFailuresToDead);
@@ -133,6 +152,14 @@ impl Monitor {
 
     pub fn config(&self) -> &MonitorConfig {
         &self.cfg
+    }
+
+    /// How long to wait before the next check: faster while `Suspect`.
+    pub fn next_delay(&self) -> Duration {
+        match self.verdict {
+            Some(Verdict::Suspect) => self.cfg.suspect_interval,
+            _ => self.cfg.interval,
+        }
     }
 
     /// The current verdict (`None` before the first check).
@@ -334,6 +361,25 @@ mod tests {
             m.observe(12_000, &FAIL).map(|r| r.verdict),
             Some(Verdict::Dead)
         );
+    }
+
+    #[test]
+    fn checks_speed_up_while_suspect_and_slow_down_after() {
+        let mut m = monitor();
+        let cfg = MonitorConfig::default();
+        assert_eq!(m.next_delay(), cfg.interval);
+        m.observe(1000, &FAIL);
+        assert_eq!(m.next_delay(), cfg.suspect_interval);
+        m.observe(1100, &FAIL);
+        m.observe(1200, &FAIL);
+        assert_eq!(m.verdict(), Some(Verdict::Dead));
+        assert_eq!(
+            m.next_delay(),
+            cfg.interval,
+            "dead: back to the normal pace"
+        );
+        m.observe(1450, &PingOutcome::Alive);
+        assert_eq!(m.next_delay(), cfg.interval);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::monitor::{Millis, Verdict, VerdictReport, millis};
+use super::monitor::{Millis, MonitorConfig, Verdict, VerdictReport, millis};
 use crate::db::IoThread;
 
 pub type ManagerId = u64;
@@ -35,6 +35,33 @@ impl Default for QuorumConfig {
             max_clock_skew: Duration::from_millis(500),
             replica_confirmation: true,
         }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuorumConfigError {
+    #[error(
+        "freshness {freshness:?} must exceed the monitors' re-affirmation period plus one \
+         interval ({needed:?}), or a manager that still sees the master dead looks stale"
+    )]
+    FreshnessTooShort {
+        freshness: Duration,
+        needed: Duration,
+    },
+}
+
+impl QuorumConfig {
+    /// Checks the rule against the monitors feeding it: a `Dead` verdict is re-reported at
+    /// most `reaffirm_every + interval` apart (reports happen on check ticks).
+    pub fn validate(&self, monitor: &MonitorConfig) -> Result<(), QuorumConfigError> {
+        let needed = monitor.reaffirm_every + monitor.interval;
+        if self.freshness <= needed {
+            return Err(QuorumConfigError::FreshnessTooShort {
+                freshness: self.freshness,
+                needed,
+            });
+        }
+        Ok(())
     }
 }
 

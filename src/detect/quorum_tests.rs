@@ -268,3 +268,14 @@ fn suspect_is_not_dead() {
     let d = decide3(&verdicts, &confirming());
     assert!(matches!(d, Decision::NotDead(_)));
 }
+
+#[test]
+fn freshness_must_outlast_the_reaffirmation_period() {
+    let monitor = crate::detect::MonitorConfig::default();
+    assert!(QuorumConfig::default().validate(&monitor).is_ok());
+    let short = QuorumConfig {
+        freshness: std::time::Duration::from_millis(1000),
+        ..Default::default()
+    };
+    assert!(short.validate(&monitor).is_err());
+}

@@ -10,6 +10,7 @@ use crate::db::{BinlogCoord, GtidSet, GtidState, ReplicaStatus, ServerVariables,
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServerRef {
     pub name: String,
+    /// The address replicas name in `CHANGE MASTER` (compared with their `Master_Host`).
     pub host: String,
     pub port: u16,
 }

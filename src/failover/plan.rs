@@ -21,6 +21,8 @@ use crate::db::{BinlogCoord, GtidSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum PlanError {
+    #[error("server name {0:?} is used twice: steps name servers, so names must be unique")]
+    DuplicateServer(String),
     #[error("no alive replica to promote ({} lost)", lost.len())]
     NoAliveReplica { lost: Vec<LostReplica> },
     #[error("replica {server} failed ({reason:?}) and is not ignore_fail (strict mode)")]
@@ -100,10 +102,11 @@ pub enum Action {
         master: ServerRef,
         from: BinlogCoord,
     },
-    /// Wait (bounded) until the SQL thread executed everything received (`read`). If it stops
-    /// short because the relay log ends inside a transaction, the engine applies the
-    /// replica's own relay log from the executed position (MHA's exec→read diff) with the
-    /// pieces that follow.
+    /// Wait (bounded) until the SQL thread executed everything received (`read`); start the
+    /// SQL thread first if it stopped without error (the wait functions return NULL while it
+    /// is stopped). If it stops short because the relay log ends inside a transaction, the
+    /// engine applies the replica's own relay log from the executed position (MHA's
+    /// exec→read diff) with the pieces that follow.
     WaitRelayLogApplied { server: String, read: BinlogCoord },
     /// Cut the donor's relay log from the target's received position to the donor's (MHA
     /// `apply_diff_relay_logs --command=generate`). Done for every target before any
@@ -143,6 +146,96 @@ pub enum Action {
     CompleteFailover { new_master: String },
     /// `report_script` with MHA's arguments.
     ReportScript,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Fence => "Phase 2: Dead Master Shutdown",
+            Phase::MasterRecovery => "Phase 3: Master Recovery",
+            Phase::ReplicaRecovery => "Phase 4: Slaves Recovery",
+            Phase::Cleanup => "Phase 5: New master cleanup",
+        })
+    }
+}
+
+impl std::fmt::Display for Action {
+    /// One line for the live progress output and logs (never holds a secret).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::FenceOldMaster { master } => {
+                write!(f, "fence {master}: read_only, kill client sessions")
+            }
+            Action::MasterIpFailoverStop {
+                master,
+                host_reachable,
+            } => {
+                let cmd = if *host_reachable { "stopssh" } else { "stop" };
+                write!(f, "master_ip_failover_script --command={cmd} for {master}")
+            }
+            Action::ShutdownScript {
+                master,
+                host_reachable,
+            } => {
+                let cmd = if *host_reachable { "stopssh" } else { "stop" };
+                write!(f, "shutdown_script --command={cmd} for {master}")
+            }
+            Action::StopIoThread { replica } => write!(f, "{replica}: stop IO thread"),
+            Action::SaveMasterTail { master, from } => {
+                write!(f, "save {master}'s binlog from {from}")
+            }
+            Action::WaitRelayLogApplied { server, read } => {
+                write!(f, "{server}: apply relay logs up to {read}")
+            }
+            Action::GenerateRelayDiff {
+                donor,
+                target,
+                from,
+                to,
+            } => {
+                write!(f, "{donor}: relay-log diff {from} → {to} for {target}")
+            }
+            Action::ApplyRelayDiff { donor, target } => {
+                write!(f, "{target}: apply relay-log diff from {donor}")
+            }
+            Action::GtidCatchUp {
+                target,
+                donor,
+                until,
+            } => write!(f, "{target}: catch up from {donor} to {until}"),
+            Action::ApplyMasterTail { target } => {
+                write!(f, "{target}: apply the dead master's saved binlog")
+            }
+            Action::CaptureNewMasterPosition { new_master } => {
+                write!(f, "{new_master}: read binlog position")
+            }
+            Action::EnableWrites { new_master } => write!(f, "{new_master}: read_only=OFF"),
+            Action::MasterIpFailoverStart { new_master } => {
+                write!(
+                    f,
+                    "master_ip_failover_script --command=start for {new_master}"
+                )
+            }
+            Action::Repoint {
+                replica,
+                new_master,
+                by,
+            } => {
+                let how = match by {
+                    RepointBy::CapturedPosition => "at the captured position",
+                    RepointBy::Gtid => "by GTID",
+                };
+                write!(f, "{replica}: replicate from {new_master} {how}")
+            }
+            Action::ResetReplicaOnNewMaster { new_master } => {
+                write!(f, "{new_master}: RESET SLAVE ALL")
+            }
+            Action::CompleteFailover { new_master } => {
+                write!(f, "record {new_master} as master, bump the epoch")
+            }
+            Action::ReportScript => f.write_str("report_script"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +347,7 @@ pub fn plan_fencing(input: &FailoverInput) -> Vec<Step> {
 
 /// Phases 3–5 from the state observed after the IO threads were stopped.
 pub fn plan_failover(input: &FailoverInput) -> Result<FailoverPlan, PlanError> {
+    check_unique_names(input)?;
     let (mut alive, lost) = survivors(input)?;
     let mode = select::mode_and_received(&mut alive);
     let errant_sets: Vec<Option<GtidSet>> = match mode {
@@ -319,6 +413,18 @@ pub fn plan_failover(input: &FailoverInput) -> Result<FailoverPlan, PlanError> {
         lost,
         steps,
     })
+}
+
+fn check_unique_names(input: &FailoverInput) -> Result<(), PlanError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let names =
+        std::iter::once(&input.dead_master.server).chain(input.replicas.iter().map(|r| &r.server));
+    for s in names {
+        if !seen.insert(s.name.as_str()) {
+            return Err(PlanError::DuplicateServer(s.name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// What survivor `i` needs. File/position: every survivor gets the diff from the base and the
@@ -528,3 +634,7 @@ impl StepBuilder {
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "plan_gtid_tests.rs"]
+mod gtid_tests;

@@ -1,22 +1,19 @@
 //! Planner scenarios from the seeds (`shared/seeds/*.txt`) and MHA's notes.
 use super::*;
-use crate::db::{
-    BinlogCoord, Flavor, GtidSet, GtidState, IoThread, MariaGtidPos, ReplicaStatus,
-    ServerVariables, ServerVersion,
-};
+use crate::db::{BinlogCoord, Flavor, IoThread, ReplicaStatus, ServerVariables, ServerVersion};
 use crate::failover::input::{
     DeadMaster, FailoverInput, FailoverPolicy, ReplicaFacts, ReplicaSnapshot, ReplicaState,
     ServerPolicy,
 };
 use crate::failover::report::{FailoverRecord, FailoverReport, Outcome, StepResult, StepStatus};
 
-const MASTER_HOST: &str = "192.168.0.101";
+pub(super) const MASTER_HOST: &str = "192.168.0.101";
 
-fn coord(pos: u64) -> BinlogCoord {
+pub(super) fn coord(pos: u64) -> BinlogCoord {
     BinlogCoord::new("mysql-bin.000008", pos)
 }
 
-fn status(read: BinlogCoord, exec: BinlogCoord) -> ReplicaStatus {
+pub(super) fn status(read: BinlogCoord, exec: BinlogCoord) -> ReplicaStatus {
     ReplicaStatus {
         source_host: MASTER_HOST.into(),
         source_port: 3306,
@@ -43,7 +40,7 @@ fn status(read: BinlogCoord, exec: BinlogCoord) -> ReplicaStatus {
     }
 }
 
-fn vars(server_id: u32) -> ServerVariables {
+pub(super) fn vars(server_id: u32) -> ServerVariables {
     ServerVariables {
         server_id,
         version: "10.11.19-MariaDB-0+deb12u1-log".into(),
@@ -61,7 +58,7 @@ fn vars(server_id: u32) -> ServerVariables {
     }
 }
 
-fn facts(server_id: u32, st: ReplicaStatus) -> ReplicaFacts {
+pub(super) fn facts(server_id: u32, st: ReplicaStatus) -> ReplicaFacts {
     ReplicaFacts {
         version: ServerVersion::new(Flavor::MariaDb, 10, 11, 19),
         variables: vars(server_id),
@@ -70,7 +67,7 @@ fn facts(server_id: u32, st: ReplicaStatus) -> ReplicaFacts {
     }
 }
 
-fn snapshot(n: u8, policy: ServerPolicy, f: ReplicaFacts) -> ReplicaSnapshot {
+pub(super) fn snapshot(n: u8, policy: ServerPolicy, f: ReplicaFacts) -> ReplicaSnapshot {
     ReplicaSnapshot {
         server: ServerRef::new(format!("mha0{n}"), format!("192.168.0.10{n}"), 3306),
         policy,
@@ -79,7 +76,7 @@ fn snapshot(n: u8, policy: ServerPolicy, f: ReplicaFacts) -> ReplicaSnapshot {
 }
 
 /// A file/position replica that executed everything it received at `read`.
-fn replica(n: u8, read: u64, policy: ServerPolicy) -> ReplicaSnapshot {
+pub(super) fn replica(n: u8, read: u64, policy: ServerPolicy) -> ReplicaSnapshot {
     snapshot(
         n,
         policy,
@@ -87,7 +84,7 @@ fn replica(n: u8, read: u64, policy: ServerPolicy) -> ReplicaSnapshot {
     )
 }
 
-fn unreachable(n: u8, reason: &str) -> ReplicaSnapshot {
+pub(super) fn unreachable(n: u8, reason: &str) -> ReplicaSnapshot {
     ReplicaSnapshot {
         server: ServerRef::new(format!("mha0{n}"), format!("192.168.0.10{n}"), 3306),
         policy: PLAIN,
@@ -97,7 +94,7 @@ fn unreachable(n: u8, reason: &str) -> ReplicaSnapshot {
     }
 }
 
-fn input(replicas: Vec<ReplicaSnapshot>) -> FailoverInput {
+pub(super) fn input(replicas: Vec<ReplicaSnapshot>) -> FailoverInput {
     FailoverInput {
         cluster: "app1".into(),
         dead_master: DeadMaster {
@@ -111,28 +108,28 @@ fn input(replicas: Vec<ReplicaSnapshot>) -> FailoverInput {
     }
 }
 
-const CANDIDATE: ServerPolicy = ServerPolicy {
+pub(super) const CANDIDATE: ServerPolicy = ServerPolicy {
     candidate_master: true,
     no_master: false,
     ignore_fail: false,
 };
-const PLAIN: ServerPolicy = ServerPolicy {
+pub(super) const PLAIN: ServerPolicy = ServerPolicy {
     candidate_master: false,
     no_master: false,
     ignore_fail: false,
 };
-const NO_MASTER: ServerPolicy = ServerPolicy {
+pub(super) const NO_MASTER: ServerPolicy = ServerPolicy {
     candidate_master: false,
     no_master: true,
     ignore_fail: false,
 };
 
-fn plan(i: &FailoverInput) -> FailoverPlan {
+pub(super) fn plan(i: &FailoverInput) -> FailoverPlan {
     plan_failover(i).unwrap_or_else(|e| panic!("plan failed: {e}"))
 }
 
 /// Every step journaled as done.
-fn all_done(p: &FailoverPlan) -> Vec<StepResult> {
+pub(super) fn all_done(p: &FailoverPlan) -> Vec<StepResult> {
     p.steps
         .iter()
         .map(|s| StepResult {
@@ -142,11 +139,11 @@ fn all_done(p: &FailoverPlan) -> Vec<StepResult> {
         .collect()
 }
 
-fn actions(p: &FailoverPlan) -> Vec<&Action> {
+pub(super) fn actions(p: &FailoverPlan) -> Vec<&Action> {
     p.steps.iter().map(|s| &s.action).collect()
 }
 
-fn index_of(p: &FailoverPlan, pred: impl Fn(&Action) -> bool) -> usize {
+pub(super) fn index_of(p: &FailoverPlan, pred: impl Fn(&Action) -> bool) -> usize {
     p.steps
         .iter()
         .position(|s| pred(&s.action))
@@ -498,130 +495,6 @@ fn without_the_dead_masters_host_no_tail_is_saved_and_the_report_says_so() {
     assert!(report.render_text().contains("may be lost"));
 }
 
-// ---- GTID mode (MariaDB) ----
-
-fn gtid_replica(n: u8, executed: &str, policy: ServerPolicy) -> ReplicaSnapshot {
-    let pos = MariaGtidPos::parse(executed).expect("gtid parses");
-    let mut st = status(coord(900), coord(900));
-    st.using_gtid = Some("Slave_Pos".into());
-    st.gtid_io_pos = Some(pos.clone());
-    let mut f = facts(u32::from(n), st);
-    f.gtid = Some(GtidState {
-        executed: GtidSet::MariaDb(pos.clone()),
-        slave_pos: Some(pos),
-        binlog_pos: None,
-    });
-    snapshot(n, policy, f)
-}
-
-#[test]
-fn gtid_mode_brings_only_the_new_master_level_then_repoints_by_gtid() {
-    let p = plan(&input(vec![
-        gtid_replica(2, "0-1-10", CANDIDATE),
-        gtid_replica(3, "0-1-12", PLAIN),
-    ]));
-    assert_eq!(p.mode, Mode::Gtid);
-    assert_eq!(p.new_master.name, "mha02");
-    assert_eq!(p.base.name, "mha03");
-    assert_eq!(
-        p.recoveries[0].needs,
-        vec![
-            Need::GtidCatchUp {
-                donor: "mha03".into(),
-                until: GtidSet::MariaDb(MariaGtidPos::parse("0-1-12").expect("ok"))
-            },
-            Need::MasterTail
-        ]
-    );
-    assert!(
-        p.recoveries[1].needs.is_empty(),
-        "others catch up from the new master"
-    );
-    assert!(actions(&p).iter().any(|a| matches!(
-        a,
-        Action::Repoint {
-            by: RepointBy::Gtid,
-            ..
-        }
-    )));
-    assert!(
-        !actions(&p)
-            .iter()
-            .any(|a| matches!(a, Action::GenerateRelayDiff { .. }))
-    );
-    assert!(
-        p.save_tail_from.is_some(),
-        "GTID mode saves the tail too (MHA #80/#81)"
-    );
-}
-
-#[test]
-fn gtid_catch_up_needs_a_donor_with_log_slave_updates_else_relay_diff() {
-    let mut i = input(vec![
-        gtid_replica(2, "0-1-10", CANDIDATE),
-        gtid_replica(3, "0-1-12", PLAIN),
-    ]);
-    if let ReplicaState::Reachable(f) = &mut i.replicas[1].state {
-        f.variables.log_slave_updates = false;
-        if let Some(st) = f.status.as_mut() {
-            st.read = coord(1200);
-            st.exec = coord(1200);
-        }
-    }
-    let p = plan(&i);
-    assert!(
-        matches!(p.recoveries[0].needs[0], Need::RelayDiff { ref donor, .. } if donor == "mha03")
-    );
-}
-
-#[test]
-fn errant_gtids_veto_the_candidate_and_do_not_make_it_latest() {
-    // mha02 wrote a local transaction (server_id 2) nobody else has.
-    let i = input(vec![
-        gtid_replica(2, "0-2-13", CANDIDATE),
-        gtid_replica(3, "0-1-12", PLAIN),
-    ]);
-    let p = plan(&i);
-    assert_eq!(p.new_master.name, "mha03");
-    assert_eq!(p.errant.len(), 1);
-    assert_eq!(p.errant[0].0.name, "mha02");
-    assert!(matches!(p.rejected[0].1[0], Rejection::ErrantGtids(_)));
-    assert_eq!(p.latest[0].name, "mha03");
-}
-
-#[test]
-fn a_local_write_racing_the_masters_same_seq_is_errant() {
-    // MariaDB without gtid_strict_mode: mha02's local write took seq 13, as did the master's
-    // last transaction that only mha03 received.
-    let p = plan(&input(vec![
-        gtid_replica(2, "0-2-13", CANDIDATE),
-        gtid_replica(3, "0-1-13", PLAIN),
-    ]));
-    assert_eq!(p.new_master.name, "mha03");
-    assert_eq!(p.errant[0].0.name, "mha02");
-}
-
-#[test]
-fn diverged_replicas_abort() {
-    let i = input(vec![
-        gtid_replica(2, "0-1-10,1-1-5", PLAIN),
-        gtid_replica(3, "0-1-12", PLAIN),
-    ]);
-    assert!(matches!(
-        plan_failover(&i),
-        Err(PlanError::DivergedReplicas { .. })
-    ));
-}
-
-#[test]
-fn mixed_gtid_and_positional_replicas_fall_back_to_file_position() {
-    let p = plan(&input(vec![
-        gtid_replica(2, "0-1-10", PLAIN),
-        replica(3, 900, PLAIN),
-    ]));
-    assert_eq!(p.mode, Mode::FilePosition);
-}
-
 #[test]
 fn fencing_plan_freezes_every_reachable_replica_and_runs_configured_hooks() {
     let mut i = seed_004();
@@ -678,4 +551,63 @@ fn a_report_for_a_failover_that_never_got_a_plan() {
     let text = r.render_text();
     assert!(text.contains("app1: MySQL Master failover mha01(192.168.0.101:3306) failed"));
     assert!(text.contains("Got ERROR: no candidate"));
+}
+
+#[test]
+fn duplicate_server_names_are_rejected() {
+    let i = input(vec![replica(2, 900, PLAIN), replica(2, 800, PLAIN)]);
+    assert_eq!(
+        plan_failover(&i),
+        Err(PlanError::DuplicateServer("mha02".into()))
+    );
+}
+
+/// Seed 002 (MHA 0.56 log, 2017): the candidate master received up to
+/// mysql-bin.000001:452, the other slave up to :880; SSH to the dead master worked, so its
+/// binlog was saved from :880; the candidate got the relay diff 452→880 plus the saved binlog.
+#[test]
+fn seed_002_candidate_master_behind_the_slave() {
+    let at = |pos| BinlogCoord::new("mysql-bin.000001", pos);
+    let candidate = snapshot(2, CANDIDATE, facts(2, status(at(452), at(452))));
+    let slave = snapshot(3, PLAIN, facts(3, status(at(880), at(880))));
+    let p = plan(&input(vec![candidate, slave]));
+    assert_eq!(p.save_tail_from, Some(at(880)));
+    assert_eq!(
+        (p.latest[0].name.as_str(), p.oldest[0].name.as_str()),
+        ("mha03", "mha02")
+    );
+    assert_eq!(p.new_master.name, "mha02");
+    assert_eq!(
+        p.recoveries[0].needs,
+        vec![
+            Need::RelayDiff {
+                donor: "mha03".into(),
+                from: at(452),
+                to: at(880)
+            },
+            Need::MasterTail
+        ]
+    );
+}
+
+#[test]
+fn steps_print_one_readable_line_each() {
+    let p = plan(&seed_004());
+    let lines: Vec<String> = p
+        .steps
+        .iter()
+        .map(|s| format!("{}: {}", s.phase, s.action))
+        .collect();
+    assert_eq!(
+        lines[0],
+        "Phase 3: Master Recovery: save mha01(192.168.0.101:3306)'s binlog from mysql-bin.000008:900"
+    );
+    assert!(lines.contains(&"Phase 3: Master Recovery: mha03: relay-log diff mysql-bin.000008:609 → mysql-bin.000008:900 for mha02".to_string()), "{lines:#?}");
+    assert!(
+        lines.contains(
+            &"Phase 4: Slaves Recovery: mha03: replicate from mha02 at the captured position"
+                .to_string()
+        ),
+        "{lines:#?}"
+    );
 }

@@ -228,7 +228,9 @@ impl Sandbox {
         spec.validate()?;
         // mariadbd resolves relative paths against its datadir, not our cwd: store absolute ones.
         if spec.dir.is_relative() {
-            spec.dir = std::env::current_dir().context("cannot read the current directory")?.join(&spec.dir);
+            spec.dir = std::env::current_dir()
+                .context("cannot read the current directory")?
+                .join(&spec.dir);
         }
         let binaries = find_binaries()?;
         if spec.dir.join(MANIFEST).exists() {

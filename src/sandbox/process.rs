@@ -96,7 +96,11 @@ pub async fn install_db(bin: &Binaries, node: &NodeInfo, timeout: Duration) -> R
     if !status.success() {
         // install-db's own log is mostly boilerplate; the server's reason is in the error log
         // when the bootstrap server got far enough to open it.
-        let log = if node.error_log.exists() { &node.error_log } else { &log_path };
+        let log = if node.error_log.exists() {
+            &node.error_log
+        } else {
+            &log_path
+        };
         bail!(
             "{} ({}) failed to start: mariadb-install-db failed ({status}); last lines of {}:\n{}",
             node.name,
