@@ -165,7 +165,8 @@ pub fn is_header_event(t: u8) -> bool {
     )
 }
 
-fn is_bookkeeping(t: u8) -> bool {
+/// Events that carry no data: format, rotation and bookkeeping.
+pub fn is_bookkeeping(t: u8) -> bool {
     matches!(
         t,
         types::FORMAT_DESCRIPTION

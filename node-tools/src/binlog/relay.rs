@@ -273,10 +273,51 @@ pub fn full_scan(files: &[PathBuf], target: &MasterCoord) -> Result<Found, FindE
             }
         }
         if let Some(offset) = matched {
-            return Ok(normalize(files, index, offset, w.len()));
+            let found = normalize(files, index, offset, w.len());
+            if let Found::At { index, offset, .. } = &found
+                && !data_follows(files, *index, *offset, &tracker)?
+            {
+                // Only the replica's own STOP/ROTATE or bookkeeping events remain.
+                return Ok(Found::TargetHasAll);
+            }
+            return Ok(found);
         }
     }
     Err(FindError::NotFound(target.clone()))
+}
+
+/// Whether any master event that carries data follows `files[index]:offset` (stops at the first).
+fn data_follows(
+    files: &[PathBuf],
+    index: usize,
+    offset: u64,
+    tracker: &MasterPosTracker,
+) -> Result<bool, FindError> {
+    let mut tracker = tracker.clone();
+    for (i, path) in files.iter().enumerate().skip(index) {
+        let mut w = Walker::open(path)?.verify_crc(false);
+        tracker.new_file();
+        if i == index {
+            w.skip_to(offset)?;
+        }
+        loop {
+            let ev = match w.next_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(e) if e.is_truncation() => break,
+                Err(e) => return Err(e.into()),
+            };
+            let first = i > index && ev.offset == 4;
+            if first && ev.header.type_code == types::FORMAT_DESCRIPTION {
+                tracker.observe(&ev);
+                continue;
+            }
+            if !tracker.is_own(&ev.header) && !super::concat::is_bookkeeping(ev.header.type_code) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 fn normalize(files: &[PathBuf], index: usize, offset: u64, len: u64) -> Found {

@@ -11,6 +11,8 @@ pub struct SynthBinlog {
     pub checksum: bool,
     /// Master position written into `end_log_pos`; follows the file offset unless overridden.
     pub log_pos: Option<u32>,
+    /// When set, the next event gets `end_log_pos = 0` (artificial events) and does not advance.
+    pub zero_elp_next: bool,
 }
 
 impl SynthBinlog {
@@ -21,6 +23,7 @@ impl SynthBinlog {
             server_id,
             checksum,
             log_pos: None,
+            zero_elp_next: false,
         };
         s.fde(server_id, 0, checksum);
         s
@@ -60,15 +63,22 @@ impl SynthBinlog {
         let crc = self.checksum || force_crc;
         let size = (HEADER_LEN + body.len() + if crc { 4 } else { 0 }) as u32;
         let end = self.bytes.len() as u32 + size;
+        let zero = std::mem::take(&mut self.zero_elp_next);
         let h = Header {
             timestamp: 1_700_000_000,
             type_code,
             server_id,
             event_size: size,
-            log_pos: self.log_pos.map_or(end, |p| p + size),
+            log_pos: if zero {
+                0
+            } else {
+                self.log_pos.map_or(end, |p| p + size)
+            },
             flags: event_flags,
         };
-        if let Some(p) = self.log_pos.as_mut() {
+        if let Some(p) = self.log_pos.as_mut()
+            && !zero
+        {
             *p += size;
         }
         let start = self.bytes.len();
@@ -130,6 +140,32 @@ impl SynthBinlog {
         let mut b = pos.to_le_bytes().to_vec();
         b.extend_from_slice(next.as_bytes());
         self.raw(types::ROTATE, server_id, event_flags, &b, false)
+    }
+
+    /// The next event is artificial: `end_log_pos = 0`.
+    pub fn zero_elp(&mut self) -> &mut Self {
+        self.zero_elp_next = true;
+        self
+    }
+
+    /// Starts a relay log as a replica (`relay_id`) writes it after connecting to master
+    /// `master_id` at `file:pos`: relay FDE, fake ROTATE, master FDE copy. Following events are
+    /// written as the master's, with `end_log_pos` continuing from `pos`.
+    pub fn relay(relay_id: u32, master_id: u32, file: &str, pos: u32) -> Self {
+        let mut s = SynthBinlog::new(relay_id, true);
+        // The relay FDE carries RELAY_LOG: rewrite the flags of the one `new` wrote.
+        s.bytes.truncate(4);
+        s.fde(relay_id, super::header::flags::RELAY_LOG, true);
+        s.zero_elp().rotate(
+            master_id,
+            super::header::flags::ARTIFICIAL,
+            u64::from(pos),
+            file,
+        );
+        s.zero_elp().fde(master_id, 0, true);
+        s.server_id = master_id;
+        s.log_pos = Some(pos);
+        s
     }
 
     pub fn stop(&mut self, server_id: u32) -> &mut Self {
