@@ -7,8 +7,8 @@
 set -euo pipefail
 DIR=${1:-/tmp/rmha-node/benchdata}
 RAFTMHA=${2:-raftmha}
-SMALL=${SMALL:-400000}
-BIG=${BIG:-9}
+SMALL=${SMALL:-600000}
+BIG=${BIG:-11}
 rm -rf "$DIR"
 "$RAFTMHA" sandbox up --dir "$DIR" --nodes 2 --base-ip 127.0.36.10 --timeout 120
 trap '"$RAFTMHA" sandbox down --dir "$DIR"' EXIT

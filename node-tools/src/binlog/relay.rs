@@ -142,47 +142,72 @@ impl MasterPosTracker {
     /// Updates the coordinate. Returns the coordinates this event *passes through*: a real
     /// master ROTATE ends one file and starts another, so it yields two.
     pub fn observe(&mut self, ev: &Event<'_>) -> [Option<MasterCoord>; 2] {
+        let old_file = self.file.clone();
+        match self.step(ev) {
+            Step::None => [None, None],
+            Step::Pos => [self.coord(), None],
+            Step::Rotate { old_end } => {
+                let before = old_end.and_then(|pos| {
+                    Some(MasterCoord {
+                        file: old_file?,
+                        pos,
+                    })
+                });
+                [before, self.coord()]
+            }
+        }
+    }
+
+    /// Like [`observe`](Self::observe), but only answers whether the event passes through
+    /// `target` — without allocating, for scans over millions of events.
+    pub fn hits(&mut self, ev: &Event<'_>, target: &MasterCoord) -> bool {
+        let old_file_is_target = self.file.as_deref() == Some(target.file.as_str());
+        let now =
+            |t: &Self| t.pos == Some(target.pos) && t.file.as_deref() == Some(target.file.as_str());
+        match self.step(ev) {
+            Step::None => false,
+            Step::Pos => now(self),
+            Step::Rotate { old_end } => {
+                (old_file_is_target && old_end == Some(target.pos)) || now(self)
+            }
+        }
+    }
+
+    fn step(&mut self, ev: &Event<'_>) -> Step {
         let h = &ev.header;
         if self.first_in_file && h.type_code == types::FORMAT_DESCRIPTION {
             self.first_in_file = false;
             self.self_id = Some(h.server_id);
-            return [None, None];
+            return Step::None;
         }
         self.first_in_file = false;
         if self.is_own(h) {
-            return [None, None];
+            return Step::None;
         }
         match h.type_code {
             types::ROTATE => {
                 let Some(r) = Rotate::parse(ev.body()) else {
-                    return [None, None];
+                    return Step::None;
                 };
                 // A real rotate (log_pos > 0, not artificial) ends the current master file.
-                let before = if h.log_pos > 0 && !h.is_artificial() {
-                    self.pos = Some(u64::from(h.log_pos));
-                    self.coord()
-                } else {
-                    None
-                };
+                let old_end = (h.log_pos > 0 && !h.is_artificial()).then_some(u64::from(h.log_pos));
                 self.file = Some(r.next_file);
                 self.pos = Some(r.position);
-                [before, self.coord()]
-            }
-            types::FORMAT_DESCRIPTION => {
-                if h.log_pos > 0 {
-                    self.pos = Some(u64::from(h.log_pos));
-                    [self.coord(), None]
-                } else {
-                    [None, None]
-                }
+                Step::Rotate { old_end }
             }
             _ if h.log_pos > 0 => {
                 self.pos = Some(u64::from(h.log_pos));
-                [self.coord(), None]
+                Step::Pos
             }
-            _ => [None, None],
+            _ => Step::None,
         }
     }
+}
+
+enum Step {
+    None,
+    Pos,
+    Rotate { old_end: Option<u64> },
 }
 
 /// Where a diff for a lagging replica starts in the latest replica's relay logs.
@@ -266,8 +291,7 @@ pub fn full_scan(files: &[PathBuf], target: &MasterCoord) -> Result<Found, FindE
                 Err(e) if e.is_truncation() && index + 1 == files.len() => break,
                 Err(e) => return Err(e.into()),
             };
-            let passed = tracker.observe(&ev);
-            if passed.iter().flatten().any(|c| c == target) {
+            if tracker.hits(&ev, target) {
                 matched = Some(ev.end());
                 break;
             }

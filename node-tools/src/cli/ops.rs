@@ -115,6 +115,16 @@ pub fn bench(a: BenchArgs) -> CliResult {
         );
         return Ok(());
     }
+    // Warm the page cache for every file measured, so each item sees the same cache state.
+    let mut warm: Vec<PathBuf> = files.clone();
+    if let Some(d) = &a.binlog_dir {
+        warm.extend(crate::binlog::relay::list_numbered(d, &a.binlog_base).unwrap_or_default());
+    }
+    for f in &warm {
+        let mut file = std::fs::File::open(f).with_context(|| format!("open {}", f.display()))?;
+        std::io::copy(&mut file, &mut std::io::sink())
+            .with_context(|| format!("read {}", f.display()))?;
+    }
     let exe = std::env::current_exe().context("current_exe")?;
     let mut results = Vec::new();
     for item in ITEMS {
