@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use node_support::*;
 use raftmha::sandbox::{Sandbox, SandboxGuard};
-use raftmha_node::binlog::relay::Found;
+use raftmha_node::binlog::Walker;
+use raftmha_node::binlog::header::types;
+use raftmha_node::binlog::relay::{Found, MasterCoord, Method, find_position, full_scan};
 use raftmha_node::tools::apply::{ApplyRequest, apply};
 use raftmha_node::tools::diff::generate;
 use raftmha_node::tools::save::{SaveOutcome, SaveRequest, save};
@@ -51,6 +53,24 @@ async fn diffs_and_saved_tail_bring_every_replica_to_the_dead_masters_data() {
         report.data_events > 0 && report.truncated.is_empty(),
         "{report:?}"
     );
+
+    // A target in the latest master file: the size shortcut is verified and used, and agrees
+    // with the full scan.
+    let master_dir0 = sb.node(1).unwrap().datadir.join(&c_read.file);
+    let mut w = Walker::open(&master_dir0).unwrap();
+    let mut xids = Vec::new();
+    while let Some(ev) = w.next_event().unwrap() {
+        if ev.header.type_code == types::XID && u64::from(ev.header.log_pos) < c_read.pos {
+            xids.push(u64::from(ev.header.log_pos));
+        }
+    }
+    let mid = MasterCoord {
+        file: c_read.file.clone(),
+        pos: xids[xids.len() / 2],
+    };
+    let fast = find_position(&relay_files(&sb, 3), &mid, Some(&c_read)).unwrap();
+    assert_eq!(fast.method, Method::Fast, "{fast:?}");
+    assert_eq!(fast.found, full_scan(&relay_files(&sb, 3), &mid).unwrap());
 
     // On the dead master's disk: the tail after C's read position.
     let tail = work.join("saved_master_binlog.binlog");
