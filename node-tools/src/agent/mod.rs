@@ -1,0 +1,43 @@
+//! The node agent: a tonic gRPC service the managers call instead of SSH.
+//!
+//! - [`config`]: `node.toml` and its validation.
+//! - [`auth`]: the shared token (file or env var), compared in constant time.
+//! - [`paths`]: only bare file names inside the configured directories are served.
+//! - [`service`]: the RPCs (`proto/node.proto`).
+//! - [`client`]: the typed client managers use.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod paths;
+pub mod service;
+
+use std::time::Duration;
+
+use crate::proto::node_agent_server::NodeAgentServer;
+
+pub use config::AgentConfig;
+
+/// Runs the agent until `shutdown` resolves.
+pub async fn serve(
+    cfg: AgentConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let token = auth::load_token(&cfg)?;
+    let addr = cfg.listen;
+    let max_request = cfg.max_request_bytes;
+    let timeout = Duration::from_secs(cfg.call_timeout_secs);
+    let svc = service::Agent::new(cfg)?;
+    let server = NodeAgentServer::new(svc)
+        .max_decoding_message_size(max_request)
+        .max_encoding_message_size(service::CHUNK * 2);
+    let server =
+        tonic::service::interceptor::InterceptedService::new(server, auth::TokenCheck::new(token));
+    tracing::info!(%addr, "node agent listening");
+    tonic::transport::Server::builder()
+        .timeout(timeout)
+        .add_service(server)
+        .serve_with_shutdown(addr, shutdown)
+        .await?;
+    Ok(())
+}
