@@ -2,10 +2,21 @@
 //!
 //! Layout (each folder mirrors a box in DESIGN.md):
 //! - [`cli`]: the command-line surface of the `raftmha` binary.
+//! - [`raft`]: openraft wiring (sled store, tonic network, the node); [`state`]: the
+//!   replicated state machine's model and pure apply logic; [`api`]: the admin gRPC API
+//!   and its client; [`manager`]: the `raftmha manager` daemon and its config.
 //! - [`sandbox`]: local MariaDB instances on loopback for tests, the demo and benchmarks.
+pub mod api;
 pub mod cli;
+pub mod manager;
+pub mod raft;
 pub mod sandbox;
+pub mod state;
 
 pub mod proto {
     tonic::include_proto!("raftmha.raft.v1");
+}
+
+pub mod admin_proto {
+    tonic::include_proto!("raftmha.admin.v1");
 }

@@ -1,0 +1,1 @@
+//! The `raftmha manager` daemon.
