@@ -6,6 +6,7 @@
 //! - [`network`] / [`service`]: Raft RPCs over tonic (serde-encoded openraft messages).
 //! - [`node`]: opens a data dir safely and starts the Raft node.
 pub mod codec;
+pub mod handle;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -3,6 +3,7 @@
 //! a deadline on every call, and snapshots streamed in 1 MiB chunks.
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,14 +29,22 @@ pub const TARGET_HEADER: &str = "x-raftmha-target";
 const SNAPSHOT_CHUNK: usize = 1024 * 1024;
 
 /// Builds a lazily connecting channel with the settings every manager client uses.
-pub fn lazy_channel(addr: &str, connect_timeout: Duration) -> Result<Channel, String> {
+///
+/// `local` binds outgoing connections to this manager's own address, so peers (and
+/// firewall rules) see the manager's IP rather than the kernel's default source.
+pub fn lazy_channel(
+    addr: &str,
+    connect_timeout: Duration,
+    local: Option<IpAddr>,
+) -> Result<Channel, String> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| format!("bad address {addr:?}: {e}"))?
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(1))
         .keep_alive_timeout(Duration::from_secs(2))
-        .keep_alive_while_idle(true);
+        .keep_alive_while_idle(true)
+        .local_address(local);
     Ok(endpoint.connect_lazy())
 }
 
@@ -43,14 +52,16 @@ pub fn lazy_channel(addr: &str, connect_timeout: Duration) -> Result<Channel, St
 pub struct Network {
     token: AuthToken,
     connect_timeout: Duration,
+    local: Option<IpAddr>,
     channels: Arc<Mutex<HashMap<String, Result<Channel, String>>>>,
 }
 
 impl Network {
-    pub fn new(token: AuthToken, connect_timeout: Duration) -> Self {
+    pub fn new(token: AuthToken, connect_timeout: Duration, local: Option<IpAddr>) -> Self {
         Network {
             token,
             connect_timeout,
+            local,
             channels: Arc::default(),
         }
     }
@@ -59,7 +70,7 @@ impl Network {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         channels
             .entry(addr.to_string())
-            .or_insert_with(|| lazy_channel(addr, self.connect_timeout))
+            .or_insert_with(|| lazy_channel(addr, self.connect_timeout, self.local))
             .clone()
     }
 }

@@ -70,7 +70,7 @@ pub enum Command {
     /// Does nothing; a write barrier and a benchmark probe.
     Noop,
     /// Register a managed cluster (`raftmha cluster add`).
-    RegisterCluster { spec: ClusterSpec },
+    RegisterCluster { spec: Box<ClusterSpec> },
     /// Forget a managed cluster (`raftmha cluster remove`).
     RemoveCluster { name: String },
     /// Stop or resume automatic failover for a cluster.

@@ -150,7 +150,7 @@ impl ManagerState {
                 self.clusters.insert(
                     spec.name.clone(),
                     ClusterRecord {
-                        spec: spec.clone(),
+                        spec: (**spec).clone(),
                         master: None,
                         epoch: 0,
                         paused: false,
@@ -432,10 +432,14 @@ mod tests {
     #[test]
     fn registering_twice_is_rejected_without_changing_state() {
         let mut s = ManagerState::default();
-        let first = s.apply(&req(Command::RegisterCluster { spec: spec("app1") }));
+        let first = s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
         assert!(matches!(first, CommandResult::Ok { .. }));
         let before = s.clusters.clone();
-        let again = s.apply(&req(Command::RegisterCluster { spec: spec("app1") }));
+        let again = s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
         assert!(matches!(again, CommandResult::Rejected { .. }));
         assert_eq!(s.clusters, before);
     }
@@ -443,7 +447,9 @@ mod tests {
     #[test]
     fn promotion_with_a_stale_epoch_is_fenced() {
         let mut s = ManagerState::default();
-        s.apply(&req(Command::RegisterCluster { spec: spec("app1") }));
+        s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
         let promote = |epoch| {
             req(Command::PromoteMaster {
                 cluster: "app1".into(),
@@ -466,7 +472,9 @@ mod tests {
     #[test]
     fn a_failover_journal_records_steps_until_finished() {
         let mut s = ManagerState::default();
-        s.apply(&req(Command::RegisterCluster { spec: spec("app1") }));
+        s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
         let started = s.apply(&req(Command::FailoverStarted {
             cluster: "app1".into(),
             dead_master: "db1".into(),
@@ -518,7 +526,9 @@ mod tests {
     #[test]
     fn the_state_round_trips_through_json() {
         let mut s = ManagerState::default();
-        s.apply(&req(Command::RegisterCluster { spec: spec("app1") }));
+        s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
         let json = serde_json::to_vec(&s).expect("encodes");
         let back: ManagerState = serde_json::from_slice(&json).expect("decodes");
         assert_eq!(back, s);
