@@ -1,12 +1,14 @@
 //! raftmha: MHA rebuilt as a Raft-replicated manager cluster.
 //!
 //! Layout (each folder mirrors a box in DESIGN.md):
+//! - [`chaos`]: partitions (iptables + cgroups) and process faults for tests and the chaos suite.
 //! - [`cli`]: the command-line surface of the `raftmha` binary.
 //! - [`raft`]: openraft wiring (sled store, tonic network, the node); [`state`]: the
 //!   replicated state machine's model and pure apply logic; [`api`]: the admin gRPC API
 //!   and its client; [`manager`]: the `raftmha manager` daemon and its config.
 //! - [`sandbox`]: local MariaDB instances on loopback for tests, the demo and benchmarks.
 pub mod api;
+pub mod chaos;
 pub mod cli;
 pub mod manager;
 pub mod raft;

@@ -1,1 +1,54 @@
-fn main() {}
+//! `raftmha-jepsen`: the chaos harness's command line.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use raftmha_jepsen::{checker, history};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "raftmha-jepsen",
+    version,
+    about = "Chaos harness and failover benchmarks for raftmha"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a recorded history: exit 0 valid, 1 invalid, 2 unknown.
+    Check {
+        /// A `history.jsonl` written by a run.
+        history: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Check { history, json } => {
+            let records = match history::read_history(&history) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    // Unreadable evidence decides nothing: unknown.
+                    return ExitCode::from(2);
+                }
+            };
+            let report = checker::check(&records);
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => eprintln!("error: {e}"),
+                }
+            } else {
+                print!("{}", report.render());
+            }
+            ExitCode::from(report.verdict.exit_code())
+        }
+    }
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod cluster;
+pub mod demo;
 pub mod manager;
 pub mod members;
 pub mod sandbox;
@@ -25,6 +26,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The main job: a local demo cluster (see README).
+    Demo(demo::DemoArgs),
     /// Local MariaDB sandboxes on loopback for tests, demos and benchmarks.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -56,9 +59,13 @@ impl CliError {
     }
 }
 
-impl From<anyhow::Error> for CliError {
-    fn from(error: anyhow::Error) -> Self {
-        CliError { code: 1, error }
+/// Any other error means the operation failed (exit 1); `?` works on every error type.
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(error: E) -> Self {
+        CliError {
+            code: 1,
+            error: error.into(),
+        }
     }
 }
 
@@ -77,6 +84,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Demo(args) => demo::run(args).await,
             Command::Sandbox(cmd) => sandbox::run(cmd).await,
             Command::Manager(args) => manager::run(args).await,
             Command::Status(args) => status::run(args).await,

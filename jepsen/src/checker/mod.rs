@@ -1,0 +1,79 @@
+//! Decides from a recorded history whether a run was valid, invalid or unknown.
+//!
+//! Each property is a plain function over the records (no I/O), so planted histories test it.
+//! Failed-or-timed-out writes are unknown, never absent; a run whose required faults never
+//! installed is unknown, never valid.
+mod properties;
+
+use serde::Serialize;
+
+use crate::history::Record;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Valid,
+    Unknown,
+    Invalid,
+}
+
+impl Verdict {
+    /// Exit code of `raftmha-jepsen check` / `run`: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Valid => 0,
+            Verdict::Invalid => 1,
+            Verdict::Unknown => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub verdict: Verdict,
+    /// What was found: the violations, or why the check could not decide, or counts.
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Report {
+    pub fn check(&self, name: &str) -> Option<&CheckResult> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = format!("verdict: {:?}\n", self.verdict).to_lowercase();
+        for c in &self.checks {
+            out.push_str(&format!("  {:<28} {:?}\n", c.name, c.verdict).to_lowercase());
+            for d in &c.details {
+                out.push_str(&format!("      {d}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Runs every property; the overall verdict is the worst of them (invalid > unknown > valid).
+pub fn check(history: &[Record]) -> Report {
+    let checks = vec![
+        properties::required_faults_installed(history),
+        properties::one_leader_per_term(history),
+        properties::one_writable_master(history),
+        properties::old_master_fenced_before_new_serves(history),
+        properties::no_acknowledged_write_lost(history),
+        properties::nodes_converge(history),
+        properties::no_flapping(history),
+    ];
+    let verdict = checks
+        .iter()
+        .map(|c| c.verdict)
+        .max()
+        .unwrap_or(Verdict::Unknown);
+    Report { verdict, checks }
+}
