@@ -3,13 +3,13 @@
 //! `raftmha status` reports it (and fails clearly without a quorum).
 mod manager_support;
 
-use manager_support::{Harness, stderr, stdout, wait_for};
+use manager_support::{harness, stderr, stdout, wait_for};
 use raftmha::state::{Command, CommandResult};
 use std::time::Duration;
 
 const APP1: &str = include_str!("../config/app1.toml");
 
-async fn write_noops(h: &Harness, via: u64, n: u64) -> u64 {
+async fn write_noops(h: &manager_support::Harness, via: u64, n: u64) -> u64 {
     let client = h.client(via);
     for _ in 0..n {
         let (result, _) = client.write(&Command::Noop).await.expect("write");
@@ -20,7 +20,7 @@ async fn write_noops(h: &Harness, via: u64, n: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_and_no_committed_command_is_lost() {
-    let mut h = Harness::new("kill_leader", 51, 3);
+    let mut h = harness("kill_leader", 51, 3);
     h.start_all();
     let leader = h.wait_leader(&[1, 2, 3]).await;
 
@@ -76,7 +76,7 @@ async fn a_killed_leader_is_replaced_and_no_committed_command_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_manager_restarted_keeps_the_state() {
-    let mut h = Harness::new("restart_all", 52, 3);
+    let mut h = harness("restart_all", 52, 3);
     h.start_all();
     let leader = h.wait_leader(&[1, 2, 3]).await;
     let spec = raftmha::state::cluster_file::ClusterSpec::parse(APP1).expect("app1.toml");
@@ -105,7 +105,7 @@ async fn every_manager_restarted_keeps_the_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reports_every_manager_and_fails_without_quorum() {
-    let mut h = Harness::new("status", 53, 3);
+    let mut h = harness("status", 53, 3);
     h.start_all();
     let leader = h.wait_leader(&[1, 2, 3]).await;
     let add = h.cli(&[1], &["cluster", "add", "--file", "config/app1.toml"]);

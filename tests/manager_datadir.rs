@@ -4,12 +4,12 @@ mod manager_support;
 
 use std::time::Duration;
 
-use manager_support::{BIN, Harness, stderr};
+use manager_support::{BIN, harness, stderr};
 use raftmha::state::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_with_a_missing_or_damaged_data_dir_refuses_to_start() {
-    let mut h = Harness::new("datadir", 55, 3);
+    let mut h = harness("datadir", 55, 3);
     h.start_all();
     let leader = h.wait_leader(&[1, 2, 3]).await;
     h.client(leader).write(&Command::Noop).await.expect("write");

@@ -4,12 +4,12 @@ mod manager_support;
 
 use std::time::Duration;
 
-use manager_support::{Harness, stderr, stdout, wait_for};
+use manager_support::{harness, stderr, stdout, wait_for};
 use raftmha::state::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_is_added_as_voter_and_another_removed() {
-    let mut h = Harness::new("membership", 54, 3);
+    let mut h = harness("membership", 54, 3);
     h.start_all();
     let leader = h.wait_leader(&[1, 2, 3]).await;
     for _ in 0..5 {

@@ -6,7 +6,7 @@ mod manager_support;
 use std::process::Command as Process;
 use std::time::Duration;
 
-use manager_support::{Harness, wait_for};
+use manager_support::{harness, wait_for};
 use raftmha::state::Command;
 use raftmha::state::cluster_file::ClusterSpec;
 
@@ -69,7 +69,7 @@ impl Drop for Partition {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_leader_is_replaced_cannot_commit_and_rejoins_as_follower() {
-    let mut h = Harness::new("partition", 57, 3);
+    let mut h = harness("partition", 57, 3);
     h.start_all();
     let old = h.wait_leader(&[1, 2, 3]).await;
     h.client(old).write(&Command::Noop).await.expect("write");

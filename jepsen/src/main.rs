@@ -26,10 +26,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks on real processes.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Raft leader re-election after SIGKILL of the leader; admin API commands/s.
+    Election(raftmha_jepsen::bench::election::ElectionArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Bench(BenchCommand::Election(args)) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match runtime.block_on(raftmha_jepsen::bench::election::main(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Check { history, json } => {
             let records = match history::read_history(&history) {
                 Ok(r) => r,

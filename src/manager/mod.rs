@@ -2,6 +2,7 @@
 //! damaged one), starts the Raft node, serves the Raft and admin gRPC services on one
 //! listener, bootstraps a new cluster safely, and shuts down gracefully.
 pub mod config;
+pub mod local;
 
 use std::time::Duration;
 
