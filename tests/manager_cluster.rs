@@ -146,3 +146,46 @@ async fn status_reports_every_manager_and_fails_without_quorum() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no quorum"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_leader_gracefully_and_operators_manage_clusters_by_cli() {
+    let mut h = harness("sigterm", 58, 3);
+    h.start_all();
+    let leader = h.wait_leader(&[1, 2, 3]).await;
+    let all = [1, 2, 3];
+    let add = h.cli(&all, &["cluster", "add", "--file", "config/app1.toml"]);
+    assert!(add.status.success(), "{}", stderr(&add));
+    let again = h.cli(&all, &["cluster", "add", "--file", "config/app1.toml"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already registered"),
+        "{}",
+        stderr(&again)
+    );
+    let pause = h.cli(
+        &all,
+        &["cluster", "pause", "app1", "--reason", "maintenance"],
+    );
+    assert!(pause.status.success(), "{}", stderr(&pause));
+
+    h.stop(leader);
+    let survivors: Vec<u64> = all.into_iter().filter(|id| *id != leader).collect();
+    let new_leader = h.wait_leader(&survivors).await;
+    assert_ne!(new_leader, leader);
+    assert!(
+        h.log(leader).contains("manager stopped"),
+        "{}",
+        h.log(leader)
+    );
+
+    let list = h.cli(&survivors, &["cluster", "list", "--json"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&list)).expect("json");
+    assert_eq!(json[0]["paused"], true);
+    let (state, _) = h.client(new_leader).read_state().await.expect("read");
+    assert!(state.audit.iter().any(|a| a.event.contains("maintenance")));
+    let remove = h.cli(&survivors, &["cluster", "remove", "app1"]);
+    assert!(remove.status.success(), "{}", stderr(&remove));
+    let unknown = h.cli(&survivors, &["cluster", "remove", "app1"]);
+    assert_eq!(unknown.status.code(), Some(1));
+}

@@ -10,9 +10,14 @@ use raftmha::state::Command;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_is_added_as_voter_and_another_removed() {
     let mut h = harness("membership", 54, 3);
+    // Frequent snapshots: the log is purged, so the new member must get a snapshot.
+    h.extra_config = "[raft]\nsnapshot_every_logs = 20\n".into();
+    for id in 1..=3 {
+        h.write_config(id);
+    }
     h.start_all();
     let leader = h.wait_leader(&[1, 2, 3]).await;
-    for _ in 0..5 {
+    for _ in 0..100 {
         h.client(leader).write(&Command::Noop).await.expect("write");
     }
 
@@ -42,7 +47,7 @@ async fn a_manager_is_added_as_voter_and_another_removed() {
         "{text}"
     );
     let (state, index) = h.client(4).read_state().await.expect("read via 4");
-    assert_eq!(state.applied_commands, 5);
+    assert_eq!(state.applied_commands, 100);
     wait_for(
         "manager 4 to apply the log",
         Duration::from_secs(30),
@@ -68,6 +73,32 @@ async fn a_manager_is_added_as_voter_and_another_removed() {
         .write(&Command::Noop)
         .await
         .expect("write after removal");
+
+    // Manager 4 got its state from a snapshot streamed by the leader, and restarts from it.
+    assert!(
+        h.log(4)
+            .contains("installed a snapshot received from the leader"),
+        "{}",
+        h.log(4)
+    );
+    let snapshots = std::fs::read_dir(h.data_dir(4).join("snapshots")).expect("snapshots");
+    assert!(
+        snapshots
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".snap"))
+    );
+    h.kill(4);
+    h.start(4);
+    let (after, _) = wait_for(
+        "manager 4 to serve reads again",
+        Duration::from_secs(30),
+        || {
+            let h = &h;
+            async move { h.client(4).read_state().await.ok() }
+        },
+    )
+    .await;
+    assert_eq!(after.applied_commands, 101);
 
     // Removing an unknown member is a clear error.
     let out = h.cli(&[leader], &["members", "remove", "99"]);

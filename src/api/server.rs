@@ -26,6 +26,27 @@ pub struct AdminServer {
     pub op_timeout: Duration,
     /// This manager's own IP, the source of its forwarded and bootstrap calls.
     pub local_ip: Option<std::net::IpAddr>,
+    /// Clients to other managers, reused across requests (one HTTP/2 channel per peer).
+    pub peers: PeerClients,
+}
+
+#[derive(Default)]
+pub struct PeerClients(std::sync::Mutex<std::collections::HashMap<String, AdminClient>>);
+
+impl PeerClients {
+    fn get(
+        &self,
+        addr: &str,
+        make: impl FnOnce() -> Result<AdminClient, String>,
+    ) -> Result<AdminClient, String> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(addr) {
+            return Ok(c.clone());
+        }
+        let c = make()?;
+        map.insert(addr.to_string(), c.clone());
+        Ok(c)
+    }
 }
 
 pub fn now_ms() -> u64 {
@@ -71,9 +92,15 @@ impl AdminServer {
             .ok_or_else(|| {
                 Status::unavailable(format!("leader {leader_id} has no known address"))
             })?;
-        AdminClient::new_from(&addr, self.token.clone(), self.op_timeout, self.local_ip)
+        self.peer(&addr)
             .map(AdminClient::forwarding)
             .map_err(Status::internal)
+    }
+
+    fn peer(&self, addr: &str) -> Result<AdminClient, String> {
+        self.peers.get(addr, || {
+            AdminClient::new_from(addr, self.token.clone(), self.op_timeout, self.local_ip)
+        })
     }
 
     /// Membership changes are not proposals openraft routes for us: check leadership first.
@@ -119,9 +146,7 @@ impl AdminServer {
             if *id == self.id {
                 continue;
             }
-            let peer =
-                AdminClient::new_from(addr, self.token.clone(), self.op_timeout, self.local_ip)
-                    .map_err(Status::internal)?;
+            let peer = self.peer(addr).map_err(Status::internal)?;
             let status = peer.status().await.map_err(|e| {
                 Status::unavailable(format!(
                     "initial voter {id} at {addr} does not answer ({}); all initial voters must be up to initialize",

@@ -31,6 +31,27 @@ pub enum ClusterCommand {
         #[command(flatten)]
         managers: ManagersArgs,
     },
+    /// Stop automatic failover of a cluster (e.g. during maintenance).
+    Pause {
+        name: String,
+        /// Why, for the audit history.
+        #[arg(long, default_value = "paused by operator")]
+        reason: String,
+        #[command(flatten)]
+        managers: ManagersArgs,
+    },
+    /// Resume automatic failover of a cluster.
+    Resume {
+        name: String,
+        #[command(flatten)]
+        managers: ManagersArgs,
+    },
+    /// Acknowledge the last failover, lifting the anti-flapping guard.
+    Ack {
+        name: String,
+        #[command(flatten)]
+        managers: ManagersArgs,
+    },
     /// List registered clusters (a linearizable read).
     List {
         #[arg(long)]
@@ -63,6 +84,29 @@ pub async fn run(cmd: ClusterCommand) -> CliResult {
         }
         ClusterCommand::Remove { name, managers } => {
             write(&managers, Command::RemoveCluster { name }).await?;
+        }
+        ClusterCommand::Pause {
+            name,
+            reason,
+            managers,
+        } => {
+            let command = Command::SetPaused {
+                cluster: name,
+                paused: true,
+                reason,
+            };
+            write(&managers, command).await?;
+        }
+        ClusterCommand::Resume { name, managers } => {
+            let command = Command::SetPaused {
+                cluster: name,
+                paused: false,
+                reason: "resumed by operator".into(),
+            };
+            write(&managers, command).await?;
+        }
+        ClusterCommand::Ack { name, managers } => {
+            write(&managers, Command::AckFailover { cluster: name }).await?;
         }
         ClusterCommand::List { json, managers } => {
             let clients = managers.clients()?;

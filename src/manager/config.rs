@@ -42,6 +42,23 @@ struct RawConfig {
     initial_voters: Vec<RawVoter>,
     #[serde(default)]
     timing: RawTiming,
+    #[serde(default)]
+    raft: RawRaft,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRaft {
+    /// Build a snapshot (and purge the log before it) every this many log entries.
+    snapshot_every_logs: u64,
+}
+
+impl Default for RawRaft {
+    fn default() -> Self {
+        RawRaft {
+            snapshot_every_logs: 5000,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -207,6 +224,12 @@ impl ManagerConfig {
                 ),
             ));
         }
+        if raw.raft.snapshot_every_logs < 10 {
+            return Err(invalid(
+                "raft.snapshot_every_logs",
+                "must be at least 10".into(),
+            ));
+        }
         let data_dir = base.join(&raw.data_dir);
         let auth_token_file = base.join(&raw.auth_token_file);
         let token = AuthToken::load(&auth_token_file)
@@ -223,6 +246,7 @@ impl ManagerConfig {
                 heartbeat_ms: t.heartbeat_ms,
                 election_timeout_min_ms: t.election_timeout_min_ms,
                 election_timeout_max_ms: t.election_timeout_max_ms,
+                snapshot_every_logs: raw.raft.snapshot_every_logs,
             },
         })
     }

@@ -19,6 +19,8 @@ pub struct LocalManagers {
     bin: PathBuf,
     subnet: u8,
     voters: Vec<u64>,
+    /// Appended to every config written after it is set (e.g. a `[raft]` section).
+    pub extra_config: String,
     procs: BTreeMap<u64, Child>,
 }
 
@@ -35,6 +37,7 @@ impl LocalManagers {
             bin: bin.to_path_buf(),
             subnet,
             voters: (1..=voters).collect(),
+            extra_config: String::new(),
             procs: BTreeMap::new(),
         };
         for id in 1..=voters {
@@ -74,6 +77,7 @@ impl LocalManagers {
         text.push_str(
             "[timing]\nheartbeat_ms = 50\nelection_timeout_min_ms = 250\nelection_timeout_max_ms = 400\n",
         );
+        text.push_str(&self.extra_config);
         std::fs::write(self.config_path(id), text).expect("write config");
     }
 

@@ -58,6 +58,7 @@ pub async fn run(
         initial_voters: cfg.initial_voters.clone(),
         op_timeout,
         local_ip,
+        peers: Default::default(),
     };
     let raft_service =
         RaftServiceServer::new(RaftServer::new(raft, cfg.node_id, cfg.token.clone()))

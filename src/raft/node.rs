@@ -191,6 +191,8 @@ pub struct Timing {
     pub heartbeat_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// Snapshot (and purge the log before it) every this many entries.
+    pub snapshot_every_logs: u64,
 }
 
 pub fn raft_config(timing: Timing) -> Result<RaftConfig, openraft::ConfigError> {
@@ -202,9 +204,11 @@ pub fn raft_config(timing: Timing) -> Result<RaftConfig, openraft::ConfigError> 
         // A node cut off and healed must not bump the term and depose a healthy leader.
         enable_pre_vote: Some(true),
         install_snapshot_timeout: 10_000,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(5_000),
-        max_in_snapshot_log_to_keep: 1_000,
-        purge_batch_size: 256,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_every_logs),
+        // Keep a tail so a slightly lagging follower catches up from the log, not a snapshot.
+        max_in_snapshot_log_to_keep: (timing.snapshot_every_logs / 2).min(1_000),
+        replication_lag_threshold: timing.snapshot_every_logs * 2,
+        purge_batch_size: (timing.snapshot_every_logs / 4).clamp(1, 256),
         ..Default::default()
     }
     .validate()

@@ -199,6 +199,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         })
         .await
         .map_err(io::Error::other)??;
+        tracing::info!(index, "installed a snapshot received from the leader");
         let mut inner = self.lock();
         inner.state = state;
         inner.last_applied = meta.last_log_id;
