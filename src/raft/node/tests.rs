@@ -109,3 +109,53 @@ async fn a_corrupt_snapshot_file_is_refused() {
         .expect("refused");
     assert!(err.to_string().contains("corrupt"), "{err}");
 }
+
+#[tokio::test]
+async fn vote_log_and_purge_survive_reopening_the_store() {
+    use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
+    use openraft::testing::{blank_ent, log_id};
+
+    let tmp = tempdir();
+    let dir = tmp.path().join("m1");
+    let data = DataDir::new(&dir, 1);
+    let vote = crate::raft::Vote::new_committed(3, 2);
+    {
+        let mut stores = data.open(DataDirState::Fresh).await.expect("create");
+        stores.log.save_vote(&vote).await.expect("vote");
+        let entries: Vec<_> = (1..=10).map(|i| blank_ent::<TypeConfig>(3, 2, i)).collect();
+        stores
+            .log
+            .append(entries, IOFlushed::noop())
+            .await
+            .expect("append");
+        stores
+            .log
+            .purge(log_id::<TypeConfig>(3, 2, 4))
+            .await
+            .expect("purge");
+        stores
+            .log
+            .truncate_after(Some(log_id::<TypeConfig>(3, 2, 8)))
+            .await
+            .expect("truncate");
+        stores.db.flush_async().await.expect("flush");
+    }
+    let mut stores = data
+        .open(data.inspect().expect("inspect"))
+        .await
+        .expect("reopen");
+    let state = stores.log.get_log_state().await.expect("state");
+    assert_eq!(
+        state.last_purged_log_id,
+        Some(log_id::<TypeConfig>(3, 2, 4))
+    );
+    assert_eq!(state.last_log_id, Some(log_id::<TypeConfig>(3, 2, 8)));
+    assert_eq!(stores.log.read_vote().await.expect("vote"), Some(vote));
+    let entries = stores
+        .log
+        .try_get_log_entries(0..100)
+        .await
+        .expect("entries");
+    let indexes: Vec<u64> = entries.iter().map(|e| e.log_id.index).collect();
+    assert_eq!(indexes, vec![5, 6, 7, 8]);
+}
