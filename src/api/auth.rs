@@ -22,11 +22,9 @@ impl fmt::Debug for AuthToken {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("cannot read token file {path}: {source}")]
-    Unreadable {
-        path: String,
-        source: std::io::Error,
-    },
+    // Not `#[source]`: the message already carries it, and chains would print it twice.
+    #[error("cannot read token file {path}: {error}")]
+    Unreadable { path: String, error: std::io::Error },
     #[error("token file {path} is empty")]
     Empty { path: String },
     #[error("token file {path} holds characters not allowed in a header (use printable ASCII)")]
@@ -36,9 +34,9 @@ pub enum TokenError {
 impl AuthToken {
     pub fn load(path: &Path) -> Result<Self, TokenError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TokenError::Unreadable {
+        let text = std::fs::read_to_string(path).map_err(|error| TokenError::Unreadable {
             path: shown.clone(),
-            source,
+            error,
         })?;
         Self::from_text(text.trim()).map_err(|e| match e {
             TokenError::Empty { .. } => TokenError::Empty { path: shown },

@@ -64,7 +64,7 @@ pub enum ClusterCommand {
 pub async fn run(cmd: ClusterCommand) -> CliResult {
     match cmd {
         ClusterCommand::Init { managers } => {
-            let clients = managers.clients()?;
+            let clients = managers.clients().map_err(CliError::usage)?;
             let message = first_answer(&clients, |c| async move { c.initialize().await }).await?;
             println!("{message}");
         }
@@ -109,7 +109,7 @@ pub async fn run(cmd: ClusterCommand) -> CliResult {
             write(&managers, Command::AckFailover { cluster: name }).await?;
         }
         ClusterCommand::List { json, managers } => {
-            let clients = managers.clients()?;
+            let clients = managers.clients().map_err(CliError::usage)?;
             let (state, _) =
                 first_answer(&clients, |c| async move { c.read_state().await }).await?;
             if json {
@@ -140,7 +140,7 @@ pub async fn run(cmd: ClusterCommand) -> CliResult {
 }
 
 async fn write(managers: &ManagersArgs, command: Command) -> CliResult {
-    let clients = managers.clients()?;
+    let clients = managers.clients().map_err(CliError::usage)?;
     let (result, index) = first_answer(&clients, |c| {
         let command = command.clone();
         async move { c.write(&command).await }

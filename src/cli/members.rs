@@ -2,7 +2,7 @@
 //! learners and are promoted to voters once caught up.
 use clap::Subcommand;
 
-use super::CliResult;
+use super::{CliError, CliResult};
 use crate::api::client::{ManagersArgs, first_answer};
 
 #[derive(Debug, Subcommand)]
@@ -30,7 +30,7 @@ pub enum MembersCommand {
 pub async fn run(cmd: MembersCommand) -> CliResult {
     match cmd {
         MembersCommand::List { managers } => {
-            let clients = managers.clients()?;
+            let clients = managers.clients().map_err(CliError::usage)?;
             let status = first_answer(&clients, |c| async move { c.status().await }).await?;
             println!("{:<6} {:<24} ROLE", "ID", "ADDR");
             for m in status.members {
@@ -39,7 +39,7 @@ pub async fn run(cmd: MembersCommand) -> CliResult {
             }
         }
         MembersCommand::Add { id, addr, managers } => {
-            let clients = managers.clients()?;
+            let clients = managers.clients().map_err(CliError::usage)?;
             let message = first_answer(&clients, |c| {
                 let addr = addr.clone();
                 async move { c.add_member(id, &addr).await }
@@ -48,7 +48,7 @@ pub async fn run(cmd: MembersCommand) -> CliResult {
             println!("{message}");
         }
         MembersCommand::Remove { id, managers } => {
-            let clients = managers.clients()?;
+            let clients = managers.clients().map_err(CliError::usage)?;
             let message =
                 first_answer(&clients, |c| async move { c.remove_member(id).await }).await?;
             println!("{message}");

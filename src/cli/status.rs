@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use serde::Serialize;
 
-use super::CliResult;
+use super::{CliError, CliResult};
 use crate::admin_proto::NodeStatus;
 use crate::api::client::{AdminClient, ManagersArgs, first_answer};
 
@@ -58,7 +58,7 @@ async fn ask(client: AdminClient) -> (String, Result<NodeStatus, String>) {
 }
 
 pub async fn run(args: StatusArgs) -> CliResult {
-    let clients = args.managers.clients()?;
+    let clients = args.managers.clients().map_err(CliError::usage)?;
     let template = clients[0].clone();
     let mut answers: BTreeMap<String, Result<NodeStatus, String>> =
         futures::future::join_all(clients.iter().cloned().map(ask))
@@ -165,6 +165,9 @@ pub async fn run(args: StatusArgs) -> CliResult {
     }
     if !report.quorum {
         let why = read_error.unwrap_or_else(|| {
+            if voters.is_empty() {
+                return "none of the given managers answers".to_string();
+            }
             format!(
                 "{reachable_voters} of {} voters answer, leader {}",
                 voters.len(),

@@ -15,11 +15,8 @@ use crate::state::cluster_file::one_line;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config {path}: cannot read: {source}")]
-    Unreadable {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("config {path}: cannot read: {error}")]
+    Unreadable { path: String, error: std::io::Error },
     #[error("config {path}: {message}")]
     Parse { path: String, message: String },
     #[error("config {path}: `{key}`: {rule}")]
@@ -108,9 +105,9 @@ pub struct ManagerConfig {
 impl ManagerConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
             path: shown.clone(),
-            source,
+            error,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, base).map_err(|e| match e {

@@ -34,8 +34,8 @@ pub enum DataDirError {
         node_id: NodeId,
         why: String,
     },
-    #[error("data dir {dir}: {source}")]
-    Io { dir: String, source: io::Error },
+    #[error("data dir {dir}: {error}")]
+    Io { dir: String, error: io::Error },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,10 +80,10 @@ impl DataDir {
         }
     }
 
-    fn io(&self, source: io::Error) -> DataDirError {
+    fn io(&self, error: io::Error) -> DataDirError {
         DataDirError::Io {
             dir: self.dir.display().to_string(),
-            source,
+            error,
         }
     }
 
