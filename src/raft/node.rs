@@ -128,6 +128,7 @@ impl DataDir {
             std::fs::create_dir_all(self.dir.join(SNAPSHOT_DIR)).map_err(|e| self.io(e))?;
         }
         let path = self.dir.join(SLED_DIR);
+        let sled_path = path.clone();
         let create = state == DataDirState::Fresh;
         // sled 0.34 can panic on some corruptions; a panic here must become a refusal.
         let db = tokio::task::spawn_blocking(move || {
@@ -140,7 +141,7 @@ impl DataDir {
         .await
         .map_err(|e| self.damaged(format!("the log store crashed while opening: {e}")))?
         .map_err(|e| self.damaged(format!("the log store cannot be opened: {e}")))?;
-        let log = LogStore::open(&db).map_err(|e| self.damaged(e.to_string()))?;
+        let log = LogStore::open(&db, &sled_path).map_err(|e| self.damaged(e.to_string()))?;
         if create {
             log.mark_new().await.map_err(|e| self.io(e))?;
             let marker = serde_json::to_vec(&Marker {
