@@ -6,7 +6,10 @@
 //! - [`workload`]: clients writing unique ids and recording every outcome.
 //! - [`observe`]: observation rounds over the databases and the final reads.
 //! - [`recorder`] and [`history`]: the JSONL history on one monotonic clock.
+//! - [`bench`]: benchmarks on real processes (`bench election`: Raft re-election, admin API
+//!   throughput).
 //! - [`checker`]: decides valid / invalid / unknown from a history.
+pub mod bench;
 pub mod checker;
 pub mod history;
 pub mod observe;

@@ -72,6 +72,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks on real processes.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Raft leader re-election after SIGKILL of the leader; admin API commands/s.
+    Election(raftmha_jepsen::bench::election::ElectionArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +125,15 @@ fn main() -> ExitCode {
             };
             let all: Vec<_> = scenario::SCENARIOS.iter().collect();
             runtime.block_on(run_many(&all, seeds, &args))
+        }
+        Command::Bench(BenchCommand::Election(args)) => {
+            match runtime.block_on(raftmha_jepsen::bench::election::main(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Command::Check { history, json } => {
             let records = match history::read_history(&history) {

@@ -6,8 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod cluster;
 pub mod demo;
+pub mod manager;
+pub mod members;
 pub mod sandbox;
+pub mod status;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +31,16 @@ pub enum Command {
     /// Local MariaDB sandboxes on loopback for tests, demos and benchmarks.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
+    /// Run one manager of the Raft-replicated manager cluster.
+    Manager(manager::ManagerArgs),
+    /// Show every manager and every registered cluster.
+    Status(status::StatusArgs),
+    /// Manager membership: list, add (learner, then voter), remove.
+    #[command(subcommand)]
+    Members(members::MembersCommand),
+    /// Bootstrap the manager cluster; register managed database clusters.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 /// An error whose exit code says whether the caller or the world was at fault.
@@ -72,6 +86,10 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Sandbox(cmd) => sandbox::run(cmd).await,
+            Command::Manager(args) => manager::run(args).await,
+            Command::Status(args) => status::run(args).await,
+            Command::Members(cmd) => members::run(cmd).await,
+            Command::Cluster(cmd) => cluster::run(cmd).await,
         }
     });
     match result {

@@ -1,0 +1,361 @@
+//! The managed-cluster file (`raftmha cluster add --file app1.toml`): MHA's `app1.cnf`
+//! in TOML, validated with one clear error per rule, naming the key.
+//!
+//! Passwords never enter the replicated state: the spec stores where to find them
+//! (`*_password_file` or `*_password_env`), and each manager resolves them locally.
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClusterFileError {
+    #[error("cluster file: {0}")]
+    Parse(String),
+    #[error("cluster file: `{key}`: {rule}")]
+    Invalid { key: String, rule: String },
+}
+
+fn invalid(key: impl Into<String>, rule: impl Into<String>) -> ClusterFileError {
+    ClusterFileError::Invalid {
+        key: key.into(),
+        rule: rule.into(),
+    }
+}
+
+/// One registered managed cluster, as replicated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub name: String,
+    pub users: Users,
+    #[serde(default)]
+    pub settings: Settings,
+    #[serde(rename = "server")]
+    pub servers: Vec<ServerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Users {
+    pub admin_user: String,
+    #[serde(default)]
+    pub admin_password_file: Option<String>,
+    #[serde(default)]
+    pub admin_password_env: Option<String>,
+    pub repl_user: String,
+    #[serde(default)]
+    pub repl_password_file: Option<String>,
+    #[serde(default)]
+    pub repl_password_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PingType {
+    #[default]
+    Select,
+    Connect,
+    Insert,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub ping_type: PingType,
+    pub ping_interval_ms: u64,
+    /// Consecutive failed checks before a manager calls a master dead.
+    pub ping_failures: u32,
+    /// MHA's anti-flapping window: no second automatic failover within this many minutes.
+    pub last_failover_minute: u64,
+    pub master_ip_failover_script: Option<String>,
+    pub shutdown_script: Option<String>,
+    pub report_script: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ping_type: PingType::Select,
+            ping_interval_ms: 1000,
+            ping_failures: 3,
+            last_failover_minute: 480,
+            master_ip_failover_script: None,
+            shutdown_script: None,
+            report_script: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    pub name: String,
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// `host:port` of the `raftmha-node` agent on this database host.
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub candidate_master: bool,
+    #[serde(default)]
+    pub no_master: bool,
+    #[serde(default)]
+    pub ignore_fail: bool,
+    /// Lower wins among equal candidates.
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+}
+
+fn default_port() -> u16 {
+    3306
+}
+fn default_priority() -> u32 {
+    100
+}
+
+impl ClusterSpec {
+    /// Parses and validates a cluster file's text.
+    pub fn parse(text: &str) -> Result<ClusterSpec, ClusterFileError> {
+        let spec: ClusterSpec =
+            toml::from_str(text).map_err(|e| ClusterFileError::Parse(one_line(&e.to_string())))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    pub fn validate(&self) -> Result<(), ClusterFileError> {
+        if !valid_name(&self.name) {
+            return Err(invalid(
+                "name",
+                "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+            ));
+        }
+        self.users.validate()?;
+        let s = &self.settings;
+        if s.ping_interval_ms < 100 || s.ping_interval_ms > 60_000 {
+            return Err(invalid(
+                "settings.ping_interval_ms",
+                "must be between 100 and 60000",
+            ));
+        }
+        if s.ping_failures == 0 {
+            return Err(invalid("settings.ping_failures", "must be at least 1"));
+        }
+        for (key, script) in [
+            (
+                "settings.master_ip_failover_script",
+                &s.master_ip_failover_script,
+            ),
+            ("settings.shutdown_script", &s.shutdown_script),
+            ("settings.report_script", &s.report_script),
+        ] {
+            if let Some(path) = script
+                && !path.starts_with('/')
+            {
+                return Err(invalid(key, "must be an absolute path"));
+            }
+        }
+        if self.servers.is_empty() {
+            return Err(invalid("server", "at least one [[server]] is required"));
+        }
+        let mut names = BTreeSet::new();
+        let mut endpoints = BTreeSet::new();
+        for (i, server) in self.servers.iter().enumerate() {
+            let key = |field: &str| format!("server[{i}].{field}");
+            if !valid_name(&server.name) {
+                return Err(invalid(
+                    key("name"),
+                    "must be 1-64 characters of letters, digits, '-', '_' or '.'",
+                ));
+            }
+            if !names.insert(server.name.clone()) {
+                return Err(invalid(
+                    key("name"),
+                    format!("duplicate server name {:?}", server.name),
+                ));
+            }
+            if server.host.is_empty() || server.host.contains(char::is_whitespace) {
+                return Err(invalid(key("host"), "must be a host name or IP address"));
+            }
+            if server.port == 0 {
+                return Err(invalid(key("port"), "must be between 1 and 65535"));
+            }
+            if !endpoints.insert((server.host.clone(), server.port)) {
+                return Err(invalid(
+                    key("host"),
+                    format!("{}:{} is listed twice", server.host, server.port),
+                ));
+            }
+            if let Some(agent) = &server.agent
+                && agent.parse::<SocketAddr>().is_err()
+            {
+                return Err(invalid(key("agent"), "must be an IP:port address"));
+            }
+            if server.candidate_master && server.no_master {
+                return Err(invalid(
+                    key("no_master"),
+                    "a server cannot be both candidate_master and no_master",
+                ));
+            }
+        }
+        if self.servers.iter().all(|s| s.no_master) {
+            return Err(invalid(
+                "server",
+                "every server has no_master = true: nothing could ever be promoted",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Users {
+    fn validate(&self) -> Result<(), ClusterFileError> {
+        for (key, user) in [
+            ("users.admin_user", &self.admin_user),
+            ("users.repl_user", &self.repl_user),
+        ] {
+            if user.is_empty() {
+                return Err(invalid(key, "must not be empty"));
+            }
+        }
+        for (prefix, file, env) in [
+            (
+                "users.admin_password",
+                &self.admin_password_file,
+                &self.admin_password_env,
+            ),
+            (
+                "users.repl_password",
+                &self.repl_password_file,
+                &self.repl_password_env,
+            ),
+        ] {
+            match (file, env) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        format!("{prefix}_file"),
+                        format!("set either {prefix}_file or {prefix}_env, not both"),
+                    ));
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        format!("{prefix}_file"),
+                        format!(
+                            "one of {prefix}_file or {prefix}_env is required (passwords never go in this file)"
+                        ),
+                    ));
+                }
+                (Some(path), None) if !path.starts_with('/') => {
+                    return Err(invalid(
+                        format!("{prefix}_file"),
+                        "must be an absolute path",
+                    ));
+                }
+                (None, Some(var)) if var.is_empty() => {
+                    return Err(invalid(format!("{prefix}_env"), "must not be empty"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// TOML errors span several lines with a caret diagram; operators want one line.
+pub(crate) fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "app1"
+[users]
+admin_user = "raftmha"
+admin_password_file = "/etc/raftmha/app1.admin"
+repl_user = "repl"
+repl_password_env = "APP1_REPL_PASSWORD"
+[settings]
+ping_interval_ms = 500
+[[server]]
+name = "db1"
+host = "127.0.31.10"
+agent = "127.0.31.10:7600"
+candidate_master = true
+[[server]]
+name = "db2"
+host = "127.0.31.11"
+[[server]]
+name = "db3"
+host = "127.0.31.12"
+no_master = true
+"#;
+
+    fn key_of(text: &str) -> String {
+        match ClusterSpec::parse(text) {
+            Err(ClusterFileError::Invalid { key, .. }) => key,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let spec = ClusterSpec::parse(GOOD).expect("valid");
+        assert_eq!(spec.servers.len(), 3);
+        assert_eq!(spec.servers[1].port, 3306);
+        assert_eq!(spec.settings.ping_interval_ms, 500);
+    }
+
+    #[test]
+    fn duplicate_server_names_are_rejected_naming_the_key() {
+        let text = GOOD.replace(r#"name = "db2""#, r#"name = "db1""#);
+        assert_eq!(key_of(&text), "server[1].name");
+    }
+
+    #[test]
+    fn a_password_in_the_file_is_refused() {
+        let text = GOOD.replace(
+            r#"admin_password_file = "/etc/raftmha/app1.admin""#,
+            r#"admin_password = "secret""#,
+        );
+        let err = ClusterSpec::parse(&text).expect_err("unknown key");
+        assert!(err.to_string().contains("admin_password"), "{err}");
+    }
+
+    #[test]
+    fn candidate_and_no_master_together_are_rejected() {
+        let text = GOOD.replace(
+            "no_master = true",
+            "no_master = true\ncandidate_master = true",
+        );
+        assert_eq!(key_of(&text), "server[2].no_master");
+    }
+
+    #[test]
+    fn a_bad_agent_address_is_rejected() {
+        let text = GOOD.replace("127.0.31.10:7600", "nowhere");
+        assert_eq!(key_of(&text), "server[0].agent");
+    }
+
+    #[test]
+    fn relative_scripts_are_rejected() {
+        let text = GOOD.replace("ping_interval_ms = 500", "report_script = \"report.sh\"");
+        assert_eq!(key_of(&text), "settings.report_script");
+    }
+}

@@ -1,0 +1,210 @@
+//! Typed, versioned commands: the only way the replicated state changes.
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::cluster_file::ClusterSpec;
+use super::model::Verdict;
+
+/// Version of the [`Request`] envelope written into the Raft log.
+pub const REQUEST_VERSION: u16 = 1;
+
+/// One entry of application data in the Raft log.
+///
+/// `at_ms` is stamped by the proposer (wall clock, milliseconds since the Unix epoch) so
+/// that applying the entry is deterministic on every replica; `by` names the manager that
+/// proposed it, for the audit history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    #[serde(default = "default_version")]
+    pub version: u16,
+    #[serde(default)]
+    pub at_ms: u64,
+    #[serde(default)]
+    pub by: Option<u64>,
+    pub command: Command,
+}
+
+fn default_version() -> u16 {
+    REQUEST_VERSION
+}
+
+impl Request {
+    pub fn new(command: Command, by: Option<u64>, at_ms: u64) -> Self {
+        Request {
+            version: REQUEST_VERSION,
+            at_ms,
+            by,
+            command,
+        }
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@v{}", self.command.kind(), self.version)
+    }
+}
+
+/// Whether a failover journal step records what is about to happen or what happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepPhase {
+    Intent,
+    Result,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverOutcome {
+    Succeeded,
+    Failed,
+    Aborted,
+}
+
+/// Every kind of change to the replicated state. Tags are explicit and stable: never
+/// rename or reuse one, add a new variant instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Command {
+    /// Does nothing; a write barrier and a benchmark probe.
+    Noop,
+    /// Register a managed cluster (`raftmha cluster add`).
+    RegisterCluster { spec: Box<ClusterSpec> },
+    /// Forget a managed cluster (`raftmha cluster remove`).
+    RemoveCluster { name: String },
+    /// Stop or resume automatic failover for a cluster.
+    SetPaused {
+        cluster: String,
+        paused: bool,
+        reason: String,
+    },
+    /// A manager's own verdict about a server changed (written on change only).
+    ReportLiveness {
+        cluster: String,
+        server: String,
+        manager: u64,
+        verdict: Verdict,
+        window_start_ms: u64,
+        window_end_ms: u64,
+    },
+    /// A new failover begins; the reply carries its id.
+    FailoverStarted {
+        cluster: String,
+        dead_master: String,
+        epoch: u64,
+    },
+    /// One journal step, written before (intent) and after (result) its side effect.
+    FailoverStep {
+        cluster: String,
+        failover_id: u64,
+        step: String,
+        phase: StepPhase,
+        #[serde(default)]
+        detail: String,
+    },
+    /// A piece (≤ 64 KiB) of the dead master's binlog tail saved for a successor leader.
+    BinlogTailChunk {
+        cluster: String,
+        failover_id: u64,
+        seq: u32,
+        data: Vec<u8>,
+    },
+    /// A server became the master; the epoch moves forward by one.
+    PromoteMaster {
+        cluster: String,
+        server: String,
+        /// The epoch the proposer saw: a stale proposer is rejected (fencing).
+        expected_epoch: u64,
+    },
+    FailoverFinished {
+        cluster: String,
+        failover_id: u64,
+        outcome: FailoverOutcome,
+        #[serde(default)]
+        detail: String,
+    },
+    /// An operator acknowledged the last failover: the anti-flapping guard is lifted.
+    AckFailover { cluster: String },
+    /// A command kind written by a newer binary. Kept so old logs never fail to decode.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Command {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Noop => "noop",
+            Command::RegisterCluster { .. } => "register_cluster",
+            Command::RemoveCluster { .. } => "remove_cluster",
+            Command::SetPaused { .. } => "set_paused",
+            Command::ReportLiveness { .. } => "report_liveness",
+            Command::FailoverStarted { .. } => "failover_started",
+            Command::FailoverStep { .. } => "failover_step",
+            Command::BinlogTailChunk { .. } => "binlog_tail_chunk",
+            Command::PromoteMaster { .. } => "promote_master",
+            Command::FailoverFinished { .. } => "failover_finished",
+            Command::AckFailover { .. } => "ack_failover",
+            Command::Unknown => "unknown",
+        }
+    }
+}
+
+/// What applying a command produced. Rejections are deterministic (every replica
+/// rejects the same entry) and change nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum CommandResult {
+    /// Non-application entries (blank, membership).
+    #[default]
+    None,
+    Ok {
+        #[serde(default)]
+        id: Option<u64>,
+        #[serde(default)]
+        message: String,
+    },
+    Rejected {
+        reason: String,
+    },
+}
+
+impl fmt::Display for CommandResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandResult::None => write!(f, "none"),
+            CommandResult::Ok { message, .. } => write!(f, "ok {message}"),
+            CommandResult::Rejected { reason } => write!(f, "rejected: {reason}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_command_kind_decodes_instead_of_failing_the_log() {
+        let json = r#"{"version":7,"at_ms":1,"command":{"kind":"from_the_future","x":1}}"#;
+        let req: Request = serde_json::from_str(json).expect("decodes");
+        assert_eq!(req.command, Command::Unknown);
+        assert_eq!(req.version, 7);
+    }
+
+    #[test]
+    fn commands_round_trip_with_stable_tags() {
+        let req = Request::new(
+            Command::SetPaused {
+                cluster: "app1".into(),
+                paused: true,
+                reason: "maintenance".into(),
+            },
+            Some(2),
+            42,
+        );
+        let json = serde_json::to_string(&req).expect("encodes");
+        assert!(json.contains(r#""kind":"set_paused""#), "{json}");
+        let back: Request = serde_json::from_str(&json).expect("decodes");
+        assert_eq!(back, req);
+    }
+}

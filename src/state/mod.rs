@@ -1,0 +1,22 @@
+//! The replicated state machine's data model and its pure apply logic.
+//!
+//! Nothing here knows about openraft: `src/raft/` feeds committed [`Request`]s into
+//! [`ManagerState::apply`] and stores [`ManagerState`] in snapshots. That keeps the
+//! rules unit-testable without a cluster and lets the Failover issue extend the model
+//! (new command kinds, new record fields) in one place.
+//!
+//! Compatibility rules (stored logs and snapshots outlive binaries):
+//! - commands are an internally tagged enum (`"kind": "..."`); a kind this binary does not
+//!   know decodes as [`Command::Unknown`] and is answered with a rejection instead of
+//!   failing the log read;
+//! - every request carries a format `version`; snapshots carry [`SNAPSHOT_FORMAT_VERSION`];
+//! - new fields are added with `#[serde(default)]`.
+pub mod cluster_file;
+mod command;
+mod model;
+
+pub use command::{Command, CommandResult, FailoverOutcome, REQUEST_VERSION, Request, StepPhase};
+pub use model::{
+    AuditRecord, BinlogTailChunk, ClusterRecord, FailoverRecord, FailoverStepRecord, LastFailover,
+    LivenessVerdict, ManagerState, SNAPSHOT_FORMAT_VERSION, Verdict,
+};

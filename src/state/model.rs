@@ -1,0 +1,536 @@
+//! The replicated records and the deterministic apply function.
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::cluster_file::ClusterSpec;
+use super::command::{Command, CommandResult, FailoverOutcome, Request, StepPhase};
+
+/// Version of the serialized [`ManagerState`] inside a snapshot.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+
+/// Bounds that keep the state (and thus snapshots) small.
+const AUDIT_KEEP: usize = 1000;
+const FAILOVERS_KEEP: usize = 20;
+const TAIL_CHUNK_MAX: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Alive,
+    Suspect,
+    Dead,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivenessVerdict {
+    pub verdict: Verdict,
+    pub window_start_ms: u64,
+    pub window_end_ms: u64,
+    /// When the entry was proposed (the Raft log's clock, not the observer's).
+    pub recorded_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverStepRecord {
+    pub step: String,
+    pub phase: StepPhase,
+    pub detail: String,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinlogTailChunk {
+    pub seq: u32,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverRecord {
+    pub id: u64,
+    pub dead_master: String,
+    /// The cluster epoch when the failover started.
+    pub epoch: u64,
+    pub started_at_ms: u64,
+    pub started_by: Option<u64>,
+    #[serde(default)]
+    pub steps: Vec<FailoverStepRecord>,
+    #[serde(default)]
+    pub tail: Vec<BinlogTailChunk>,
+    #[serde(default)]
+    pub finished: Option<(FailoverOutcome, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastFailover {
+    pub failover_id: u64,
+    pub finished_at_ms: u64,
+    pub outcome: FailoverOutcome,
+    pub acknowledged: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    pub spec: ClusterSpec,
+    /// The current master's server name, once known.
+    #[serde(default)]
+    pub master: Option<String>,
+    /// Increases with every promotion; fences stale leaders' side effects.
+    #[serde(default)]
+    pub epoch: u64,
+    #[serde(default)]
+    pub paused: bool,
+    /// server name -> manager id -> that manager's latest verdict.
+    #[serde(default)]
+    pub verdicts: BTreeMap<String, BTreeMap<u64, LivenessVerdict>>,
+    /// Recent failovers, oldest first (bounded).
+    #[serde(default)]
+    pub failovers: VecDeque<FailoverRecord>,
+    #[serde(default)]
+    pub last_failover: Option<LastFailover>,
+    pub registered_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub at_ms: u64,
+    pub by: Option<u64>,
+    pub cluster: Option<String>,
+    pub event: String,
+}
+
+/// Everything the managers agree on (besides Raft membership, which openraft keeps).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagerState {
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterRecord>,
+    #[serde(default)]
+    pub audit: VecDeque<AuditRecord>,
+    #[serde(default)]
+    pub next_failover_id: u64,
+    /// Application commands applied (rejections included); lets tests and the benchmark
+    /// check that no committed command is lost.
+    #[serde(default)]
+    pub applied_commands: u64,
+}
+
+fn rejected(reason: impl Into<String>) -> CommandResult {
+    CommandResult::Rejected {
+        reason: reason.into(),
+    }
+}
+
+fn ok(message: impl Into<String>) -> CommandResult {
+    CommandResult::Ok {
+        id: None,
+        message: message.into(),
+    }
+}
+
+impl ManagerState {
+    /// Applies one committed request. Must be deterministic: same state + same request
+    /// gives the same result on every replica (no clocks, no randomness, no I/O).
+    pub fn apply(&mut self, req: &Request) -> CommandResult {
+        self.applied_commands += 1;
+        let at = req.at_ms;
+        let by = req.by;
+        match &req.command {
+            Command::Noop => ok("noop"),
+            Command::Unknown => rejected(format!(
+                "unknown command kind (request format v{}): this manager is older than the one that wrote it",
+                req.version
+            )),
+            Command::RegisterCluster { spec } => {
+                if let Err(e) = spec.validate() {
+                    return rejected(e.to_string());
+                }
+                if self.clusters.contains_key(&spec.name) {
+                    return rejected(format!("cluster {:?} is already registered", spec.name));
+                }
+                self.clusters.insert(
+                    spec.name.clone(),
+                    ClusterRecord {
+                        spec: (**spec).clone(),
+                        master: None,
+                        epoch: 0,
+                        paused: false,
+                        verdicts: BTreeMap::new(),
+                        failovers: VecDeque::new(),
+                        last_failover: None,
+                        registered_at_ms: at,
+                    },
+                );
+                self.audit(at, by, Some(&spec.name), "cluster registered".into());
+                ok(format!("cluster {} registered", spec.name))
+            }
+            Command::RemoveCluster { name } => {
+                if self.clusters.remove(name).is_none() {
+                    return rejected(format!("no cluster named {name:?}"));
+                }
+                self.audit(at, by, Some(name), "cluster removed".into());
+                ok(format!("cluster {name} removed"))
+            }
+            Command::SetPaused {
+                cluster,
+                paused,
+                reason,
+            } => {
+                let Some(c) = self.clusters.get_mut(cluster) else {
+                    return rejected(format!("no cluster named {cluster:?}"));
+                };
+                c.paused = *paused;
+                let what = if *paused { "paused" } else { "resumed" };
+                self.audit(at, by, Some(cluster), format!("failover {what}: {reason}"));
+                ok(what)
+            }
+            Command::ReportLiveness {
+                cluster,
+                server,
+                manager,
+                verdict,
+                window_start_ms,
+                window_end_ms,
+            } => {
+                let Some(c) = self.clusters.get_mut(cluster) else {
+                    return rejected(format!("no cluster named {cluster:?}"));
+                };
+                if !c.spec.servers.iter().any(|s| &s.name == server) {
+                    return rejected(format!("cluster {cluster} has no server {server:?}"));
+                }
+                c.verdicts.entry(server.clone()).or_default().insert(
+                    *manager,
+                    LivenessVerdict {
+                        verdict: *verdict,
+                        window_start_ms: *window_start_ms,
+                        window_end_ms: *window_end_ms,
+                        recorded_at_ms: at,
+                    },
+                );
+                ok("recorded")
+            }
+            Command::FailoverStarted {
+                cluster,
+                dead_master,
+                epoch,
+            } => {
+                let Some(c) = self.clusters.get_mut(cluster) else {
+                    return rejected(format!("no cluster named {cluster:?}"));
+                };
+                if *epoch != c.epoch {
+                    return rejected(format!(
+                        "stale epoch {epoch}: cluster {cluster} is at epoch {}",
+                        c.epoch
+                    ));
+                }
+                if c.failovers.iter().any(|f| f.finished.is_none()) {
+                    return rejected(format!("a failover of {cluster} is already running"));
+                }
+                self.next_failover_id += 1;
+                let id = self.next_failover_id;
+                c.failovers.push_back(FailoverRecord {
+                    id,
+                    dead_master: dead_master.clone(),
+                    epoch: *epoch,
+                    started_at_ms: at,
+                    started_by: by,
+                    steps: Vec::new(),
+                    tail: Vec::new(),
+                    finished: None,
+                });
+                while c.failovers.len() > FAILOVERS_KEEP {
+                    c.failovers.pop_front();
+                }
+                self.audit(
+                    at,
+                    by,
+                    Some(cluster),
+                    format!("failover {id} started: master {dead_master} dead"),
+                );
+                CommandResult::Ok {
+                    id: Some(id),
+                    message: format!("failover {id} started"),
+                }
+            }
+            Command::FailoverStep {
+                cluster,
+                failover_id,
+                step,
+                phase,
+                detail,
+            } => match self.running_failover(cluster, *failover_id) {
+                Err(reason) => rejected(reason),
+                Ok(f) => {
+                    f.steps.push(FailoverStepRecord {
+                        step: step.clone(),
+                        phase: *phase,
+                        detail: detail.clone(),
+                        at_ms: at,
+                    });
+                    ok("step recorded")
+                }
+            },
+            Command::BinlogTailChunk {
+                cluster,
+                failover_id,
+                seq,
+                data,
+            } => {
+                if data.len() > TAIL_CHUNK_MAX {
+                    return rejected(format!(
+                        "binlog tail chunk of {} bytes exceeds {TAIL_CHUNK_MAX}",
+                        data.len()
+                    ));
+                }
+                match self.running_failover(cluster, *failover_id) {
+                    Err(reason) => rejected(reason),
+                    Ok(f) => {
+                        if f.tail.iter().any(|c| c.seq == *seq) {
+                            return ok("chunk already saved");
+                        }
+                        f.tail.push(BinlogTailChunk {
+                            seq: *seq,
+                            data: data.clone(),
+                        });
+                        ok("chunk saved")
+                    }
+                }
+            }
+            Command::PromoteMaster {
+                cluster,
+                server,
+                expected_epoch,
+            } => {
+                let Some(c) = self.clusters.get_mut(cluster) else {
+                    return rejected(format!("no cluster named {cluster:?}"));
+                };
+                if *expected_epoch != c.epoch {
+                    return rejected(format!(
+                        "stale epoch {expected_epoch}: cluster {cluster} is at epoch {}",
+                        c.epoch
+                    ));
+                }
+                if !c.spec.servers.iter().any(|s| &s.name == server) {
+                    return rejected(format!("cluster {cluster} has no server {server:?}"));
+                }
+                c.master = Some(server.clone());
+                c.epoch += 1;
+                let epoch = c.epoch;
+                self.audit(
+                    at,
+                    by,
+                    Some(cluster),
+                    format!("{server} is master (epoch {epoch})"),
+                );
+                CommandResult::Ok {
+                    id: Some(epoch),
+                    message: format!("epoch {epoch}"),
+                }
+            }
+            Command::FailoverFinished {
+                cluster,
+                failover_id,
+                outcome,
+                detail,
+            } => {
+                match self.running_failover(cluster, *failover_id) {
+                    Err(reason) => return rejected(reason),
+                    Ok(f) => f.finished = Some((outcome.clone(), at)),
+                }
+                if let Some(c) = self.clusters.get_mut(cluster) {
+                    c.last_failover = Some(LastFailover {
+                        failover_id: *failover_id,
+                        finished_at_ms: at,
+                        outcome: outcome.clone(),
+                        acknowledged: false,
+                    });
+                }
+                self.audit(
+                    at,
+                    by,
+                    Some(cluster),
+                    format!("failover {failover_id} finished: {outcome:?} {detail}"),
+                );
+                ok("finished")
+            }
+            Command::AckFailover { cluster } => {
+                let Some(c) = self.clusters.get_mut(cluster) else {
+                    return rejected(format!("no cluster named {cluster:?}"));
+                };
+                let Some(last) = c.last_failover.as_mut() else {
+                    return rejected(format!("cluster {cluster} has no failover to acknowledge"));
+                };
+                last.acknowledged = true;
+                self.audit(at, by, Some(cluster), "last failover acknowledged".into());
+                ok("acknowledged")
+            }
+        }
+    }
+
+    fn running_failover(&mut self, cluster: &str, id: u64) -> Result<&mut FailoverRecord, String> {
+        let c = self
+            .clusters
+            .get_mut(cluster)
+            .ok_or_else(|| format!("no cluster named {cluster:?}"))?;
+        let f = c
+            .failovers
+            .iter_mut()
+            .find(|f| f.id == id)
+            .ok_or_else(|| format!("cluster {cluster} has no failover {id}"))?;
+        if f.finished.is_some() {
+            return Err(format!("failover {id} is already finished"));
+        }
+        Ok(f)
+    }
+
+    fn audit(&mut self, at_ms: u64, by: Option<u64>, cluster: Option<&str>, event: String) {
+        self.audit.push_back(AuditRecord {
+            at_ms,
+            by,
+            cluster: cluster.map(str::to_string),
+            event,
+        });
+        while self.audit.len() > AUDIT_KEEP {
+            self.audit.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::cluster_file::{ServerSpec, Settings, Users};
+
+    fn spec(name: &str) -> ClusterSpec {
+        ClusterSpec {
+            name: name.into(),
+            users: Users {
+                admin_user: "a".into(),
+                admin_password_file: Some("/p".into()),
+                admin_password_env: None,
+                repl_user: "r".into(),
+                repl_password_file: None,
+                repl_password_env: Some("R".into()),
+            },
+            settings: Settings::default(),
+            servers: vec![ServerSpec {
+                name: "db1".into(),
+                host: "127.0.0.1".into(),
+                port: 3306,
+                agent: None,
+                candidate_master: false,
+                no_master: false,
+                ignore_fail: false,
+                priority: 1,
+            }],
+        }
+    }
+
+    fn req(command: Command) -> Request {
+        Request::new(command, Some(1), 1000)
+    }
+
+    #[test]
+    fn registering_twice_is_rejected_without_changing_state() {
+        let mut s = ManagerState::default();
+        let first = s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
+        assert!(matches!(first, CommandResult::Ok { .. }));
+        let before = s.clusters.clone();
+        let again = s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
+        assert!(matches!(again, CommandResult::Rejected { .. }));
+        assert_eq!(s.clusters, before);
+    }
+
+    #[test]
+    fn promotion_with_a_stale_epoch_is_fenced() {
+        let mut s = ManagerState::default();
+        s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
+        let promote = |epoch| {
+            req(Command::PromoteMaster {
+                cluster: "app1".into(),
+                server: "db1".into(),
+                expected_epoch: epoch,
+            })
+        };
+        assert!(matches!(
+            s.apply(&promote(0)),
+            CommandResult::Ok { id: Some(1), .. }
+        ));
+        assert!(matches!(
+            s.apply(&promote(0)),
+            CommandResult::Rejected { .. }
+        ));
+        assert_eq!(s.clusters["app1"].epoch, 1);
+        assert_eq!(s.clusters["app1"].master.as_deref(), Some("db1"));
+    }
+
+    #[test]
+    fn a_failover_journal_records_steps_until_finished() {
+        let mut s = ManagerState::default();
+        s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
+        let started = s.apply(&req(Command::FailoverStarted {
+            cluster: "app1".into(),
+            dead_master: "db1".into(),
+            epoch: 0,
+        }));
+        let CommandResult::Ok { id: Some(id), .. } = started else {
+            panic!("not started: {started:?}")
+        };
+        let second = s.apply(&req(Command::FailoverStarted {
+            cluster: "app1".into(),
+            dead_master: "db1".into(),
+            epoch: 0,
+        }));
+        assert!(
+            matches!(second, CommandResult::Rejected { .. }),
+            "one at a time"
+        );
+        let step = |phase| {
+            req(Command::FailoverStep {
+                cluster: "app1".into(),
+                failover_id: id,
+                step: "fence".into(),
+                phase,
+                detail: String::new(),
+            })
+        };
+        assert!(matches!(
+            s.apply(&step(StepPhase::Intent)),
+            CommandResult::Ok { .. }
+        ));
+        s.apply(&req(Command::FailoverFinished {
+            cluster: "app1".into(),
+            failover_id: id,
+            outcome: FailoverOutcome::Succeeded,
+            detail: String::new(),
+        }));
+        assert!(matches!(
+            s.apply(&step(StepPhase::Result)),
+            CommandResult::Rejected { .. }
+        ));
+        let c = &s.clusters["app1"];
+        assert_eq!(c.failovers[0].steps.len(), 1);
+        assert_eq!(
+            c.last_failover.as_ref().map(|l| l.acknowledged),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn the_state_round_trips_through_json() {
+        let mut s = ManagerState::default();
+        s.apply(&req(Command::RegisterCluster {
+            spec: Box::new(spec("app1")),
+        }));
+        let json = serde_json::to_vec(&s).expect("encodes");
+        let back: ManagerState = serde_json::from_slice(&json).expect("decodes");
+        assert_eq!(back, s);
+    }
+}
