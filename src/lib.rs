@@ -7,9 +7,15 @@
 //!   replicated state machine's model and pure apply logic; [`api`]: the admin gRPC API
 //!   and its client; [`manager`]: the `raftmha manager` daemon and its config.
 //! - [`sandbox`]: local MariaDB instances on loopback for tests, the demo and benchmarks.
+//! - [`db`]: the MariaDB/MySQL dialect layer, GTID sets, typed status and the `DbServer` trait.
+//! - [`detect`]: dead-master detection: per-manager monitor, quorum rule, monitor loop.
+//! - [`failover`]: the failover planner (MHA phases 2–5 as typed steps) and its report.
 pub mod api;
 pub mod chaos;
 pub mod cli;
+pub mod db;
+pub mod detect;
+pub mod failover;
 pub mod manager;
 pub mod raft;
 pub mod sandbox;

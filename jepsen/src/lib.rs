@@ -1,9 +1,19 @@
 //! raftmha-jepsen: a Jepsen-shaped chaos harness for raftmha, in Rust.
 //!
-//! - [`history`]: the JSONL history every run records (client ops, observations, faults).
 //! - [`bench`]: benchmarks on real processes (`bench election`: Raft re-election, admin API
 //!   throughput).
+//! - [`scenario`]: the named scenarios and their faults.
+//! - [`run`]: one run: databases (and, as they land, agents and managers) on loopback, the
+//!   workload, the nemesis, healing, final reads, the verdict, the run folder.
+//! - [`workload`]: clients writing unique ids and recording every outcome.
+//! - [`observe`]: observation rounds over the databases and the final reads.
+//! - [`recorder`] and [`history`]: the JSONL history on one monotonic clock.
 //! - [`checker`]: decides valid / invalid / unknown from a history.
 pub mod bench;
 pub mod checker;
 pub mod history;
+pub mod observe;
+pub mod recorder;
+pub mod run;
+pub mod scenario;
+pub mod workload;

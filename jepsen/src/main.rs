@@ -1,9 +1,15 @@
 //! `raftmha-jepsen`: the chaos harness's command line.
+//!
+//! Exit codes: 0 valid, 1 invalid, 2 unknown (or bad arguments), 3 the harness itself failed.
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use raftmha_jepsen::{checker, history};
+use raftmha_jepsen::checker::{self, Verdict};
+use raftmha_jepsen::run::{RunOptions, run};
+use raftmha_jepsen::{history, scenario};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,9 +22,49 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Debug, clap::Args, Clone)]
+struct RunArgs {
+    /// Seconds of faults after the warm-up.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Where run folders go.
+    #[arg(long, default_value = "target/jepsen-runs")]
+    out: PathBuf,
+    /// Address of the first database node of the run (the run uses three consecutive ones).
+    #[arg(long, default_value = "127.0.120.10")]
+    base_ip: Ipv4Addr,
+    /// Concurrent client processes.
+    #[arg(long, default_value_t = 2)]
+    clients: u32,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check a recorded history: exit 0 valid, 1 invalid, 2 unknown.
+    /// List the scenarios, one name per line.
+    List {
+        /// Also print what each scenario does.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Run one scenario with one seed.
+    Run {
+        #[arg(long)]
+        scenario: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Run every scenario over a fixed seed list: --quick for CI, --full for soaks.
+    Matrix {
+        #[arg(long, conflicts_with = "full")]
+        quick: bool,
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Check a recorded history.
     Check {
         /// A `history.jsonl` written by a run.
         history: PathBuf,
@@ -38,15 +84,19 @@ enum BenchCommand {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match cli.command {
         Command::Bench(BenchCommand::Election(args)) => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::from(1);
-                }
-            };
             match runtime.block_on(raftmha_jepsen::bench::election::main(args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -54,6 +104,36 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Command::List { verbose } => {
+            for s in scenario::SCENARIOS {
+                if verbose {
+                    println!("{:<26} {}", s.name, s.about);
+                } else {
+                    println!("{}", s.name);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Run {
+            scenario,
+            seed,
+            args,
+        } => {
+            let Some(sc) = scenario::find(&scenario) else {
+                eprintln!("error: no scenario {scenario:?}; `raftmha-jepsen list` shows them");
+                return ExitCode::from(2);
+            };
+            runtime.block_on(run_many(&[sc], &[seed], &args))
+        }
+        Command::Matrix { quick, full, args } => {
+            let seeds = if full || !quick {
+                scenario::FULL_SEEDS
+            } else {
+                scenario::QUICK_SEEDS
+            };
+            let all: Vec<_> = scenario::SCENARIOS.iter().collect();
+            runtime.block_on(run_many(&all, seeds, &args))
         }
         Command::Check { history, json } => {
             let records = match history::read_history(&history) {
@@ -76,4 +156,50 @@ fn main() -> ExitCode {
             ExitCode::from(report.verdict.exit_code())
         }
     }
+}
+
+/// Runs scenarios × seeds in sequence, prints one line per run and the worst verdict's code.
+async fn run_many(scenarios: &[&scenario::Scenario], seeds: &[u64], args: &RunArgs) -> ExitCode {
+    let mut worst = Verdict::Valid;
+    let mut failures = Vec::new();
+    for sc in scenarios {
+        for &seed in seeds {
+            let opts = RunOptions {
+                seed,
+                duration: Duration::from_secs(args.duration),
+                out_root: args.out.clone(),
+                base_ip: args.base_ip,
+                clients: args.clients.max(1),
+            };
+            match run(sc, &opts).await {
+                Ok(outcome) => {
+                    let summary = outcome
+                        .report
+                        .check("no_acknowledged_write_lost")
+                        .and_then(|c| c.details.first().cloned())
+                        .unwrap_or_default();
+                    println!(
+                        "{:<26} seed {seed:<3} {:<8} {summary}  ({})",
+                        sc.name,
+                        format!("{:?}", outcome.verdict).to_lowercase(),
+                        outcome.dir.display()
+                    );
+                    if outcome.verdict != Verdict::Valid {
+                        print!("{}", outcome.report.render());
+                        failures.push(outcome.reproduce.clone());
+                    }
+                    worst = worst.max(outcome.verdict);
+                }
+                Err(e) => {
+                    println!("{:<26} seed {seed:<3} error    {e:#}", sc.name);
+                    failures.push(raftmha_jepsen::run::reproduce_command(sc.name, &opts));
+                    worst = worst.max(Verdict::Unknown);
+                }
+            }
+        }
+    }
+    for f in &failures {
+        println!("reproduce: {f}");
+    }
+    ExitCode::from(worst.exit_code())
 }

@@ -82,6 +82,11 @@ impl NetFaults {
         Ok(NetFaults { chain, cgroup_dir })
     }
 
+    /// The directory holding this run's process groups (give it to `SandboxSpec::cgroup_parent`).
+    pub fn cgroup_dir(&self) -> &Path {
+        &self.cgroup_dir
+    }
+
     /// The cgroup directory for process `name`, created on first use; start the process in it
     /// with [`process_in_group`].
     pub fn group(&self, name: &str) -> Result<PathBuf> {

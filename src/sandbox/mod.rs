@@ -45,6 +45,10 @@ pub struct SandboxSpec {
     /// How long to wait for each step (install, start, replication) before failing.
     #[serde(with = "duration_secs")]
     pub timeout: Duration,
+    /// When set, node K runs in the cgroup `<cgroup_parent>/nodeK`, so the chaos module can
+    /// partition it by sender (see `chaos::NetFaults::cgroup_dir`).
+    #[serde(default)]
+    pub cgroup_parent: Option<PathBuf>,
 }
 
 /// Upper bound on nodes: enough for any test, small enough to catch typos.
@@ -61,6 +65,7 @@ impl SandboxSpec {
             semi_sync: false,
             extra_cnf: Vec::new(),
             timeout: Duration::from_secs(60),
+            cgroup_parent: None,
         }
     }
 
@@ -219,8 +224,14 @@ impl Sandbox {
     /// sandbox and waits until every node is up and every replica replicates.
     ///
     /// On failure every process this call started is stopped again; files stay for inspection.
-    pub async fn up(spec: SandboxSpec) -> Result<Sandbox> {
+    pub async fn up(mut spec: SandboxSpec) -> Result<Sandbox> {
         spec.validate()?;
+        // mariadbd resolves relative paths against its datadir, not our cwd: store absolute ones.
+        if spec.dir.is_relative() {
+            spec.dir = std::env::current_dir()
+                .context("cannot read the current directory")?
+                .join(&spec.dir);
+        }
         let binaries = find_binaries()?;
         if spec.dir.join(MANIFEST).exists() {
             let existing = Sandbox::open(&spec.dir)?;
@@ -367,7 +378,7 @@ impl Sandbox {
         if process::running_pid(node).is_some() {
             return Ok(());
         }
-        process::start_node(&binaries, node, self.spec.timeout).await
+        process::start_node(&binaries, node, &self.spec).await
     }
 
     /// Waits until every running replica has executed everything its master has binlogged.
@@ -445,7 +456,7 @@ impl Sandbox {
         let starts = self
             .nodes
             .iter()
-            .map(|n| process::start_node(binaries, n, self.spec.timeout));
+            .map(|n| process::start_node(binaries, n, &self.spec));
         let results = futures::future::join_all(starts).await;
         if let Some(err) = results.into_iter().find_map(Result::err) {
             let _ = self.down().await;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::NodeInfo;
+use super::{NodeInfo, SandboxSpec};
 
 /// How often waits poll. Short: `up`, failover tests and benchmarks wait on these loops.
 const POLL: Duration = Duration::from_millis(50);
@@ -94,13 +94,19 @@ pub async fn install_db(bin: &Binaries, node: &NodeInfo, timeout: Duration) -> R
         })?
         .with_context(|| format!("cannot run {}", bin.install_db.display()))?;
     if !status.success() {
-        // install-db's own log is boilerplate; the server's reason is in the error log.
+        // install-db's own log is mostly boilerplate; the server's reason is in the error log
+        // when the bootstrap server got far enough to open it.
+        let log = if node.error_log.exists() {
+            &node.error_log
+        } else {
+            &log_path
+        };
         bail!(
             "{} ({}) failed to start: mariadb-install-db failed ({status}); last lines of {}:\n{}",
             node.name,
             node.addr(),
-            node.error_log.display(),
-            tail(&node.error_log, 15)
+            log.display(),
+            tail(log, 15)
         );
     }
     Ok(())
@@ -108,7 +114,8 @@ pub async fn install_db(bin: &Binaries, node: &NodeInfo, timeout: Duration) -> R
 
 /// Starts mariadbd for `node` in its own session (so it outlives the CLI that started it and
 /// ignores the terminal's Ctrl-C) and waits until it accepts connections on its socket.
-pub async fn start_node(bin: &Binaries, node: &NodeInfo, timeout: Duration) -> Result<()> {
+pub async fn start_node(bin: &Binaries, node: &NodeInfo, spec: &SandboxSpec) -> Result<()> {
+    let timeout = spec.timeout;
     if let Some(pid) = running_pid(node) {
         bail!("{} is already running (pid {pid})", node.name);
     }
@@ -125,6 +132,12 @@ pub async fn start_node(bin: &Binaries, node: &NodeInfo, timeout: Duration) -> R
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
+    if let Some(parent) = &spec.cgroup_parent {
+        let group = parent.join(&node.name);
+        std::fs::create_dir_all(&group)
+            .with_context(|| format!("cannot create cgroup {}", group.display()))?;
+        crate::chaos::process_in_group(&mut cmd, &group)?;
+    }
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {

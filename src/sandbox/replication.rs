@@ -6,6 +6,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
 
 use super::{NodeInfo, Sandbox};
+use crate::db::sql::quote;
 
 const POLL: Duration = Duration::from_millis(50);
 
@@ -34,22 +35,6 @@ pub async fn connect(opts: Opts, timeout: Duration) -> Result<Conn> {
         .await
         .map_err(|_| anyhow!("connect timed out after {timeout:?}"))?
         .map_err(Into::into)
-}
-
-/// SQL string literal with MariaDB's escaping rules for the characters that matter.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("\\'"),
-            '\\' => out.push_str("\\\\"),
-            '\0' => out.push_str("\\0"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
 }
 
 /// Creates the admin and replication users on every node (outside the binlog, so no node
