@@ -10,6 +10,7 @@
 //! - [`db`]: the MariaDB/MySQL dialect layer, GTID sets, typed status and the `DbServer` trait.
 //! - [`detect`]: dead-master detection: per-manager monitor, quorum rule, monitor loop.
 //! - [`failover`]: the failover planner (MHA phases 2–5 as typed steps) and its report.
+//! - [`mha`]: MHA configuration import (`raftmha import-mha`).
 pub mod api;
 pub mod chaos;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod db;
 pub mod detect;
 pub mod failover;
 pub mod manager;
+pub mod mha;
 pub mod raft;
 pub mod sandbox;
 pub mod state;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod cluster;
 pub mod demo;
+pub mod import_mha;
 pub mod manager;
 pub mod members;
 pub mod sandbox;
@@ -41,6 +42,8 @@ pub enum Command {
     /// Bootstrap the manager cluster; register managed database clusters.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Convert an MHA app1.cnf (+ masterha_default.cnf) into a cluster file.
+    ImportMha(import_mha::ImportMhaArgs),
 }
 
 /// An error whose exit code says whether the caller or the world was at fault.
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Status(args) => status::run(args).await,
             Command::Members(cmd) => members::run(cmd).await,
             Command::Cluster(cmd) => cluster::run(cmd).await,
+            Command::ImportMha(args) => import_mha::run(args).await,
         }
     });
     match result {
