@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod cluster;
 pub mod demo;
+pub mod history;
 pub mod import_mha;
 pub mod manager;
 pub mod members;
@@ -44,6 +45,14 @@ pub enum Command {
     Cluster(cluster::ClusterCommand),
     /// Convert an MHA app1.cnf (+ masterha_default.cnf) into a cluster file.
     ImportMha(import_mha::ImportMhaArgs),
+    /// A cluster's audit trail and failovers with their step timings.
+    History(history::HistoryArgs),
+    /// Stop automatic failover of a cluster (same as `cluster pause`).
+    Pause(history::MaintenanceArgs),
+    /// Resume automatic failover of a cluster (same as `cluster resume`).
+    Resume(history::MaintenanceArgs),
+    /// Acknowledge the last failover, lifting the anti-flapping guard (same as `cluster ack`).
+    Ack(history::MaintenanceArgs),
 }
 
 /// An error whose exit code says whether the caller or the world was at fault.
@@ -94,6 +103,10 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Members(cmd) => members::run(cmd).await,
             Command::Cluster(cmd) => cluster::run(cmd).await,
             Command::ImportMha(args) => import_mha::run(args).await,
+            Command::History(args) => history::run(args).await,
+            Command::Pause(args) => history::maintenance(history::Maintenance::Pause, args).await,
+            Command::Resume(args) => history::maintenance(history::Maintenance::Resume, args).await,
+            Command::Ack(args) => history::maintenance(history::Maintenance::Ack, args).await,
         }
     });
     match result {
