@@ -41,6 +41,16 @@ struct RawConfig {
     timing: RawTiming,
     #[serde(default)]
     raft: RawRaft,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+/// `[http] listen = "IP:port"`: where `/metrics` and `/health/*` are served (off when absent).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default)]
+    listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +110,8 @@ pub struct ManagerConfig {
     /// `(id, addr)` of the voters a new cluster starts with, sorted by id.
     pub initial_voters: Vec<(u64, String)>,
     pub timing: Timing,
+    /// Address of the metrics and health endpoints, if enabled.
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl ManagerConfig {
@@ -227,6 +239,13 @@ impl ManagerConfig {
                 "must be at least 10".into(),
             ));
         }
+        let http_listen =
+            match &raw.http.listen {
+                None => None,
+                Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                    invalid("http.listen", format!("{a:?} is not an IP:port address"))
+                })?),
+            };
         let data_dir = base.join(&raw.data_dir);
         let auth_token_file = base.join(&raw.auth_token_file);
         let token = AuthToken::load(&auth_token_file)
@@ -245,6 +264,7 @@ impl ManagerConfig {
                 election_timeout_max_ms: t.election_timeout_max_ms,
                 snapshot_every_logs: raw.raft.snapshot_every_logs,
             },
+            http_listen,
         })
     }
 
