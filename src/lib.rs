@@ -10,9 +10,10 @@
 //! - [`db`]: the MariaDB/MySQL dialect layer, GTID sets, typed status and the `DbServer` trait.
 //! - [`detect`]: dead-master detection: per-manager monitor, quorum rule, monitor loop.
 //! - [`failover`]: the failover planner (MHA phases 2–5 as typed steps) and its report.
-//! - [`mha`]: MHA configuration import (`raftmha import-mha`).
+//! - [`mha`]: MHA configuration import (`raftmha import-mha`); [`check`]: `raftmha check-repl`'s checks.
 pub mod api;
 pub mod chaos;
+pub mod check;
 pub mod cli;
 pub mod db;
 pub mod detect;

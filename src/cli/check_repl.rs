@@ -1,0 +1,127 @@
+//! `raftmha check-repl --cluster C | --file app1.toml [--json]`: MHA's `masterha_check_repl`
+//! and more. Connects to every server, prints one line per check (OK / WARN / FAIL) and MHA's
+//! verdict line. Exit 0 when nothing FAILs, 1 otherwise, 2 for bad arguments.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{CliError, CliResult};
+use crate::api::client::{ManagersArgs, first_answer};
+use crate::check::collect::{observe_cluster, resolve_password};
+use crate::check::{Finding, Level, Observed, check_all, verdict};
+use crate::state::cluster_file::ClusterSpec;
+
+#[derive(Debug, Args)]
+pub struct CheckReplArgs {
+    /// A registered cluster (its definition is read from the managers).
+    #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+    pub cluster: Option<String>,
+    /// A cluster file, checked before registering it (no managers needed).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// Needed only with --cluster (RAFTMHA_MANAGERS / RAFTMHA_TOKEN_FILE).
+    #[arg(long, env = "RAFTMHA_MANAGERS", value_delimiter = ',')]
+    pub managers: Vec<String>,
+    #[arg(long, env = "RAFTMHA_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// The master: the managers' record, else the one reachable server replicating from nobody.
+fn find_master(observed: &[Observed], recorded: Option<String>) -> Option<String> {
+    recorded.or_else(|| {
+        let roots: Vec<&Observed> = observed
+            .iter()
+            .filter(|o| o.error.is_none() && o.replica.is_none())
+            .collect();
+        (roots.len() == 1).then(|| roots[0].name.clone())
+    })
+}
+
+pub async fn run(args: CheckReplArgs) -> CliResult {
+    let (spec, recorded_master) = match (&args.file, &args.cluster) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))
+                .map_err(CliError::usage)?;
+            let spec = ClusterSpec::parse(&text)
+                .map_err(|e| CliError::usage(anyhow::anyhow!("{}: {e}", file.display())))?;
+            (spec, None)
+        }
+        (None, Some(name)) => {
+            let Some(token_file) = args.token_file.clone() else {
+                return Err(CliError::usage(anyhow::anyhow!(
+                    "--cluster needs --token-file or RAFTMHA_TOKEN_FILE"
+                )));
+            };
+            let managers = ManagersArgs {
+                managers: args.managers.clone(),
+                token_file,
+                timeout_ms: 5000,
+            };
+            let clients = managers.clients().map_err(CliError::usage)?;
+            let (state, _) =
+                first_answer(&clients, |c| async move { c.read_state().await }).await?;
+            let Some(record) = state.clusters.get(name) else {
+                return Err(anyhow::anyhow!("no cluster named {name:?} is registered").into());
+            };
+            (record.spec.clone(), record.master.clone())
+        }
+        (None, None) => return Err(CliError::usage(anyhow::anyhow!("give --cluster or --file"))),
+    };
+    let u = &spec.users;
+    let password = resolve_password(
+        u.admin_password_file.as_deref(),
+        u.admin_password_env.as_deref(),
+    )
+    .map_err(|e| CliError::usage(anyhow::anyhow!("admin password: {e}")))?;
+    let observed = observe_cluster(&spec, &password).await;
+    let master = find_master(&observed, recorded_master);
+    let findings = check_all(&observed, master.as_deref());
+    let (line, code) = verdict(&findings);
+    if args.json {
+        let out = serde_json::json!({
+            "cluster": spec.name,
+            "master": master,
+            "findings": findings,
+            "healthy": code == 0,
+            "verdict": line,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("encoding")?
+        );
+    } else {
+        print!("{}", render(&findings));
+        println!("\n{line}");
+    }
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(CliError {
+            code,
+            error: anyhow::anyhow!("{line}"),
+        })
+    }
+}
+
+fn render(findings: &[Finding]) -> String {
+    let mut out = format!("{:<22} {:<10} {:<5} DETAIL\n", "CHECK", "SERVER", "LEVEL");
+    for f in findings {
+        let level = match f.level {
+            Level::Ok => "OK",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        out.push_str(&format!(
+            "{:<22} {:<10} {:<5} {}\n",
+            f.check,
+            f.server.as_deref().unwrap_or("*"),
+            level,
+            f.detail
+        ));
+    }
+    out
+}
