@@ -6,7 +6,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
 use super::Observed;
-use crate::db::{ConnectSettings, DbServer, MysqlServer, Secret};
+use crate::db::{ConnectSettings, DbServer, GtidSet, MysqlServer, Secret};
 use crate::state::cluster_file::{ClusterSpec, ServerSpec};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -104,11 +104,15 @@ async fn fill(
         read_timeout: TIMEOUT,
     });
     o.replica = server.replica_status().await.map_err(|e| e.to_string())?;
-    o.gtid = server
-        .gtid_state()
-        .await
-        .ok()
-        .map(|g| g.executed)
-        .filter(|g| !g.is_empty());
+    // MariaDB's gtid_current_pos hides binlogged GTIDs once server_id changes; the union
+    // with gtid_binlog_pos keeps every transaction this server wrote itself.
+    o.gtid = server.gtid_state().await.ok().and_then(|g| {
+        let binlogged = g.binlog_pos.map(GtidSet::MariaDb);
+        let all = match &binlogged {
+            Some(b) => g.executed.union(b).unwrap_or(g.executed),
+            None => g.executed,
+        };
+        (!all.is_empty()).then_some(all)
+    });
     Ok(())
 }

@@ -378,24 +378,16 @@ fn same_everywhere(f: &mut Findings, servers: &[&Observed], check: &'static str,
 /// failover to it, or repointing it, would diverge.
 fn gtid_errant(f: &mut Findings, live: &[&Observed], master: Option<&Observed>) {
     let Some(m) = master else { return };
-    let Some(mg) = &m.gtid else {
-        f.add(
-            "errant transactions",
-            None,
-            Level::Ok,
-            "no GTIDs on the master".into(),
-        );
-        return;
-    };
     let mut errant = Vec::new();
     for s in live.iter().filter(|s| s.name != m.name) {
-        if let Some(g) = &s.gtid
-            && !matches!(mg.contains(g), Ok(true))
-        {
-            errant.push(format!(
+        let Some(g) = &s.gtid else { continue };
+        match &m.gtid {
+            Some(mg) if matches!(mg.contains(g), Ok(true)) => {}
+            Some(mg) => errant.push(format!(
                 "{} has GTIDs the master lacks ({g} vs {mg})",
                 s.name
-            ));
+            )),
+            None => errant.push(format!("{} has GTIDs ({g}), the master none", s.name)),
         }
     }
     if errant.is_empty() {

@@ -173,3 +173,14 @@ fn no_master_means_a_topology_failure() {
     let f = check_all(&cluster(), None);
     assert_eq!(level_of(&f, "topology", None), Level::Fail);
 }
+
+#[test]
+fn gtids_on_a_replica_of_a_master_without_any_are_errant() {
+    use crate::db::{GtidSet, MariaGtidPos};
+    let mut c = cluster();
+    c[2].gtid = Some(GtidSet::MariaDb(
+        MariaGtidPos::parse("0-3-1").expect("gtid"),
+    ));
+    let f = check_all(&c, Some("db1"));
+    assert_eq!(level_of(&f, "errant transactions", None), Level::Fail);
+}
