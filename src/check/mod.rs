@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::db::{GtidSet, ReplicaStatus};
 
 pub mod collect;
+pub mod nodes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -12,21 +12,64 @@ use crate::check::collect::{observe_cluster, resolve_password};
 use crate::check::{Finding, Level, Observed, check_all, verdict};
 use crate::state::cluster_file::ClusterSpec;
 
+/// Which cluster to check: a registered one (read from the managers) or a file.
 #[derive(Debug, Args)]
-pub struct CheckReplArgs {
+pub struct ClusterSource {
     /// A registered cluster (its definition is read from the managers).
     #[arg(long, conflicts_with = "file", required_unless_present = "file")]
     pub cluster: Option<String>,
     /// A cluster file, checked before registering it (no managers needed).
     #[arg(long)]
     pub file: Option<PathBuf>,
-    #[arg(long)]
-    pub json: bool,
     /// Needed only with --cluster (RAFTMHA_MANAGERS / RAFTMHA_TOKEN_FILE).
     #[arg(long, env = "RAFTMHA_MANAGERS", value_delimiter = ',')]
     pub managers: Vec<String>,
     #[arg(long, env = "RAFTMHA_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+}
+
+impl ClusterSource {
+    /// The cluster's spec and, when registered, the master the managers recorded.
+    pub async fn load(&self) -> Result<(ClusterSpec, Option<String>), CliError> {
+        match (&self.file, &self.cluster) {
+            (Some(file), _) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))
+                    .map_err(CliError::usage)?;
+                let spec = ClusterSpec::parse(&text)
+                    .map_err(|e| CliError::usage(anyhow::anyhow!("{}: {e}", file.display())))?;
+                Ok((spec, None))
+            }
+            (None, Some(name)) => {
+                let Some(token_file) = self.token_file.clone() else {
+                    return Err(CliError::usage(anyhow::anyhow!(
+                        "--cluster needs --token-file or RAFTMHA_TOKEN_FILE"
+                    )));
+                };
+                let managers = ManagersArgs {
+                    managers: self.managers.clone(),
+                    token_file,
+                    timeout_ms: 5000,
+                };
+                let clients = managers.clients().map_err(CliError::usage)?;
+                let (state, _) =
+                    first_answer(&clients, |c| async move { c.read_state().await }).await?;
+                let Some(record) = state.clusters.get(name) else {
+                    return Err(anyhow::anyhow!("no cluster named {name:?} is registered").into());
+                };
+                Ok((record.spec.clone(), record.master.clone()))
+            }
+            (None, None) => Err(CliError::usage(anyhow::anyhow!("give --cluster or --file"))),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CheckReplArgs {
+    #[command(flatten)]
+    pub source: ClusterSource,
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The master: the managers' record, else the one reachable server replicating from nobody.
@@ -41,36 +84,7 @@ fn find_master(observed: &[Observed], recorded: Option<String>) -> Option<String
 }
 
 pub async fn run(args: CheckReplArgs) -> CliResult {
-    let (spec, recorded_master) = match (&args.file, &args.cluster) {
-        (Some(file), _) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))
-                .map_err(CliError::usage)?;
-            let spec = ClusterSpec::parse(&text)
-                .map_err(|e| CliError::usage(anyhow::anyhow!("{}: {e}", file.display())))?;
-            (spec, None)
-        }
-        (None, Some(name)) => {
-            let Some(token_file) = args.token_file.clone() else {
-                return Err(CliError::usage(anyhow::anyhow!(
-                    "--cluster needs --token-file or RAFTMHA_TOKEN_FILE"
-                )));
-            };
-            let managers = ManagersArgs {
-                managers: args.managers.clone(),
-                token_file,
-                timeout_ms: 5000,
-            };
-            let clients = managers.clients().map_err(CliError::usage)?;
-            let (state, _) =
-                first_answer(&clients, |c| async move { c.read_state().await }).await?;
-            let Some(record) = state.clusters.get(name) else {
-                return Err(anyhow::anyhow!("no cluster named {name:?} is registered").into());
-            };
-            (record.spec.clone(), record.master.clone())
-        }
-        (None, None) => return Err(CliError::usage(anyhow::anyhow!("give --cluster or --file"))),
-    };
+    let (spec, recorded_master) = args.source.load().await?;
     let u = &spec.users;
     let password = resolve_password(
         u.admin_password_file.as_deref(),
@@ -80,10 +94,15 @@ pub async fn run(args: CheckReplArgs) -> CliResult {
     let observed = observe_cluster(&spec, &password).await;
     let master = find_master(&observed, recorded_master);
     let findings = check_all(&observed, master.as_deref());
-    let (line, code) = verdict(&findings);
-    if args.json {
+    report(&spec.name, master.as_deref(), &findings, args.json)
+}
+
+/// Prints the findings (table or JSON) and MHA's verdict line; exit 1 when anything FAILs.
+pub fn report(cluster: &str, master: Option<&str>, findings: &[Finding], json: bool) -> CliResult {
+    let (line, code) = verdict(findings);
+    if json {
         let out = serde_json::json!({
-            "cluster": spec.name,
+            "cluster": cluster,
             "master": master,
             "findings": findings,
             "healthy": code == 0,
@@ -94,7 +113,7 @@ pub async fn run(args: CheckReplArgs) -> CliResult {
             serde_json::to_string_pretty(&out).context("encoding")?
         );
     } else {
-        print!("{}", render(&findings));
+        print!("{}", render(findings));
         println!("\n{line}");
     }
     if code == 0 {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod check_nodes;
 pub mod check_repl;
 pub mod cluster;
 pub mod demo;
@@ -48,6 +49,8 @@ pub enum Command {
     ImportMha(import_mha::ImportMhaArgs),
     /// Check a cluster's replication setup (MHA's masterha_check_repl and more).
     CheckRepl(check_repl::CheckReplArgs),
+    /// Check every server's agent (replaces MHA's masterha_check_ssh).
+    CheckNodes(check_nodes::CheckNodesArgs),
     /// A cluster's audit trail and failovers with their step timings.
     History(history::HistoryArgs),
     /// Stop automatic failover of a cluster (same as `cluster pause`).
@@ -107,6 +110,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Cluster(cmd) => cluster::run(cmd).await,
             Command::ImportMha(args) => import_mha::run(args).await,
             Command::CheckRepl(args) => check_repl::run(args).await,
+            Command::CheckNodes(args) => check_nodes::run(args).await,
             Command::History(args) => history::run(args).await,
             Command::Pause(args) => history::maintenance(history::Maintenance::Pause, args).await,
             Command::Resume(args) => history::maintenance(history::Maintenance::Resume, args).await,
