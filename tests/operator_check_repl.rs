@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
+use raftmha::manager::local::LocalManagers;
 use raftmha::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_raftmha");
@@ -75,6 +76,32 @@ async fn planted_misconfigurations_are_each_reported() {
     assert_eq!(o.status.code(), Some(0), "{v:#}");
     assert_eq!(v["verdict"], "MySQL Replication Health is OK.");
     assert_eq!(v["master"], "node1");
+
+    // The same cluster registered in real managers: `--cluster` reads it from them.
+    let mut managers = LocalManagers::new(Path::new(BIN), &dir.join("managers"), 158, 3);
+    managers.start_all();
+    managers.wait_leader(&[1, 2, 3]).await;
+    let add = managers.cli(
+        &[1, 2, 3],
+        &[
+            "cluster",
+            "add",
+            "--file",
+            cluster_file.to_str().expect("utf8"),
+        ],
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let o = managers.cli(&[1, 2, 3], &["check-repl", "--cluster", "sb"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{table}");
+    assert!(table.contains("MySQL Replication Health is OK."), "{table}");
+    let o = managers.cli(&[1, 2, 3], &["check-repl", "--cluster", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    drop(managers);
 
     // Plants: node2 stops replicating and gets a filter and a different binlog_format;
     // node3 takes writes (errant GTID), purges relay logs, is not durable, and clones
