@@ -39,8 +39,11 @@ async fn observe(spec: &ClusterSpec, s: &ServerSpec, password: &Secret) -> Obser
         can_be_master: !s.no_master,
         ..Observed::default()
     };
-    if let Err(e) = fill(&mut o, spec, s, password).await {
-        o.error = Some(e);
+    // A hung server must not hang the whole check: bound every server's queries together.
+    match tokio::time::timeout(TIMEOUT * 3, fill(&mut o, spec, s, password)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => o.error = Some(e),
+        Err(_) => o.error = Some(format!("{}: no answer within {:?}", o.addr, TIMEOUT * 3)),
     }
     o
 }
