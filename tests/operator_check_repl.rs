@@ -103,6 +103,53 @@ async fn planted_misconfigurations_are_each_reported() {
     assert_eq!(o.status.code(), Some(1));
     drop(managers);
 
+    // An admin account without SUPER and REPLICATION SLAVE, a replication user that does
+    // not exist, and semi-sync on the master only.
+    exec(
+        &sb,
+        1,
+        &[
+            "CREATE USER weak@'127.%' IDENTIFIED BY 'weak-pw'",
+            "GRANT PROCESS, RELOAD, BINLOG MONITOR, SLAVE MONITOR ON *.* TO weak@'127.%'",
+            "GRANT SELECT ON mysql.* TO weak@'127.%'",
+            "SET GLOBAL rpl_semi_sync_master_enabled = ON",
+        ],
+    )
+    .await;
+    sb.wait_replicas_caught_up(Duration::from_secs(30))
+        .await
+        .expect("caught up");
+    let weak_pw = dir.join("weak.password");
+    std::fs::write(&weak_pw, "weak-pw").expect("write");
+    let weak_file = dir.join("weak.toml");
+    let weak_text = std::fs::read_to_string(&cluster_file)
+        .expect("read")
+        .replace(
+            &format!("admin_user = \"{}\"", creds.admin_user),
+            "admin_user = \"weak\"",
+        )
+        .replace(&pw.display().to_string(), &weak_pw.display().to_string())
+        .replace(
+            &format!("repl_user = \"{}\"", creds.repl_user),
+            "repl_user = \"nobody\"",
+        );
+    std::fs::write(&weak_file, weak_text).expect("write");
+    let (o, v) = check_repl(&weak_file);
+    assert_eq!(o.status.code(), Some(1), "{v:#}");
+    assert_eq!(
+        level(&v, "admin privileges", Some("node2")),
+        "FAIL",
+        "{v:#}"
+    );
+    assert_eq!(
+        level(&v, "replication user", Some("node1")),
+        "FAIL",
+        "{v:#}"
+    );
+    assert_eq!(level(&v, "semi-sync", None), "WARN", "{v:#}");
+    assert_eq!(level(&v, "replicating", Some("node2")), "OK", "{v:#}");
+    exec(&sb, 1, &["SET GLOBAL rpl_semi_sync_master_enabled = OFF"]).await;
+
     // Plants: node2 stops replicating and gets a filter and a different binlog_format;
     // node3 takes writes (errant GTID), purges relay logs, is not durable, and clones
     // node1's server_id.
