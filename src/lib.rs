@@ -10,13 +10,16 @@
 //! - [`db`]: the MariaDB/MySQL dialect layer, GTID sets, typed status and the `DbServer` trait.
 //! - [`detect`]: dead-master detection: per-manager monitor, quorum rule, monitor loop.
 //! - [`failover`]: the failover planner (MHA phases 2–5 as typed steps) and its report.
+//! - [`mha`]: MHA configuration import (`raftmha import-mha`); [`check`]: `raftmha check-repl`'s checks.
 pub mod api;
 pub mod chaos;
+pub mod check;
 pub mod cli;
 pub mod db;
 pub mod detect;
 pub mod failover;
 pub mod manager;
+pub mod mha;
 pub mod raft;
 pub mod sandbox;
 pub mod state;

@@ -6,8 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod check_nodes;
+pub mod check_repl;
 pub mod cluster;
 pub mod demo;
+pub mod history;
+pub mod import_mha;
 pub mod manager;
 pub mod members;
 pub mod sandbox;
@@ -41,6 +45,20 @@ pub enum Command {
     /// Bootstrap the manager cluster; register managed database clusters.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Convert an MHA app1.cnf (+ masterha_default.cnf) into a cluster file.
+    ImportMha(import_mha::ImportMhaArgs),
+    /// Check a cluster's replication setup (MHA's masterha_check_repl and more).
+    CheckRepl(check_repl::CheckReplArgs),
+    /// Check every server's agent (replaces MHA's masterha_check_ssh).
+    CheckNodes(check_nodes::CheckNodesArgs),
+    /// A cluster's audit trail and failovers with their step timings.
+    History(history::HistoryArgs),
+    /// Stop automatic failover of a cluster (same as `cluster pause`).
+    Pause(history::MaintenanceArgs),
+    /// Resume automatic failover of a cluster (same as `cluster resume`).
+    Resume(history::MaintenanceArgs),
+    /// Acknowledge the last failover, lifting the anti-flapping guard (same as `cluster ack`).
+    Ack(history::MaintenanceArgs),
 }
 
 /// An error whose exit code says whether the caller or the world was at fault.
@@ -90,6 +108,13 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Status(args) => status::run(args).await,
             Command::Members(cmd) => members::run(cmd).await,
             Command::Cluster(cmd) => cluster::run(cmd).await,
+            Command::ImportMha(args) => import_mha::run(args).await,
+            Command::CheckRepl(args) => check_repl::run(args).await,
+            Command::CheckNodes(args) => check_nodes::run(args).await,
+            Command::History(args) => history::run(args).await,
+            Command::Pause(args) => history::maintenance(history::Maintenance::Pause, args).await,
+            Command::Resume(args) => history::maintenance(history::Maintenance::Resume, args).await,
+            Command::Ack(args) => history::maintenance(history::Maintenance::Ack, args).await,
         }
     });
     match result {

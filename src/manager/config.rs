@@ -43,6 +43,16 @@ struct RawConfig {
     raft: RawRaft,
     #[serde(default)]
     tls: Option<RawTls>,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+/// `[http] listen = "IP:port"`: where `/metrics` and `/health/*` are served (off when absent).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default)]
+    listen: Option<String>,
 }
 
 /// `[tls]`: one CA for the whole manager cluster. The manager serves with `cert_file` and
@@ -124,6 +134,8 @@ pub struct ManagerConfig {
     pub initial_voters: Vec<(u64, String)>,
     pub timing: Timing,
     pub tls: Option<ManagerTls>,
+    /// Address of the metrics and health endpoints, if enabled.
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl ManagerConfig {
@@ -251,6 +263,13 @@ impl ManagerConfig {
                 "must be at least 10".into(),
             ));
         }
+        let http_listen =
+            match &raw.http.listen {
+                None => None,
+                Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                    invalid("http.listen", format!("{a:?} is not an IP:port address"))
+                })?),
+            };
         let data_dir = base.join(&raw.data_dir);
         let auth_token_file = base.join(&raw.auth_token_file);
         let token = AuthToken::load(&auth_token_file)
@@ -301,6 +320,7 @@ impl ManagerConfig {
                 election_timeout_max_ms: t.election_timeout_max_ms,
                 snapshot_every_logs: raw.raft.snapshot_every_logs,
             },
+            http_listen,
         })
     }
 

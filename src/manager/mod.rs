@@ -54,6 +54,7 @@ pub async fn run(
     );
     let raft = node::start(cfg.node_id, cfg.timing, &stores, network).await?;
     let handle = RaftHandle::new(raft.clone(), stores.state_machine.clone());
+    crate::api::http::start(cfg.http_listen, handle.clone(), Default::default()).await?;
     let op_timeout = Duration::from_secs(5);
     let admin = AdminServer {
         raft: handle.clone(),

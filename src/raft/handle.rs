@@ -113,6 +113,13 @@ impl RaftHandle {
         }
     }
 
+    /// This manager's copy of the state and its applied index, without a leader round trip
+    /// (for metrics: may lag the leader).
+    pub fn local_state(&self) -> (ManagerState, u64) {
+        let (applied, state) = self.state_machine.read();
+        (state, applied.map(|l| l.index).unwrap_or(0))
+    }
+
     /// A linearizable (ReadIndex) read of the replicated state.
     pub async fn read(&self) -> Result<(ManagerState, u64), NotDone> {
         self.raft

@@ -69,6 +69,8 @@ pub struct Settings {
     /// MHA's anti-flapping window: no second automatic failover within this many minutes.
     pub last_failover_minute: u64,
     pub master_ip_failover_script: Option<String>,
+    /// MHA's `master_ip_online_change_script`, for the online switchover.
+    pub master_ip_online_change_script: Option<String>,
     pub shutdown_script: Option<String>,
     pub report_script: Option<String>,
 }
@@ -81,6 +83,7 @@ impl Default for Settings {
             ping_failures: 3,
             last_failover_minute: 480,
             master_ip_failover_script: None,
+            master_ip_online_change_script: None,
             shutdown_script: None,
             report_script: None,
         }
@@ -146,6 +149,10 @@ impl ClusterSpec {
             (
                 "settings.master_ip_failover_script",
                 &s.master_ip_failover_script,
+            ),
+            (
+                "settings.master_ip_online_change_script",
+                &s.master_ip_online_change_script,
             ),
             ("settings.shutdown_script", &s.shutdown_script),
             ("settings.report_script", &s.report_script),

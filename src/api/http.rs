@@ -1,0 +1,395 @@
+//! Prometheus `/metrics` and load-balancer health endpoints, served by every manager on
+//! `[http] listen` (manager.toml). A deliberately tiny HTTP/1.1 responder on tokio: GET/HEAD
+//! only, one request per connection, bounded request size and time — nothing here needs a
+//! web framework, and every endpoint is a pure function of local state (unit-tested).
+//!
+//! Endpoints:
+//! - `/health/live`: 200 while the process serves requests.
+//! - `/health/ready`: 200 when this manager is a member of an initialized cluster with a
+//!   known leader; 503 with the reason otherwise.
+//! - `/health/leader`: 200 only on the Raft leader (point a VIP / load balancer at it).
+//! - `/metrics`: Raft and per-cluster gauges from the local (not linearizable) state, plus
+//!   the engine's timings recorded through [`EngineMetrics`].
+//!
+//! Metric names for the failover engine to fill (through [`EngineMetrics`]):
+//! - `raftmha_check_duration_seconds{cluster,server}` (summary: `_sum`, `_count`): one
+//!   health check of a database server, recorded by the monitor loop.
+//! - `raftmha_failover_phase_duration_seconds{cluster,phase}` (summary): one failover phase
+//!   (fence, recover, promote, repoint, …), recorded by the engine as each phase ends.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::raft::handle::{NodeView, RaftHandle};
+use crate::state::{FailoverOutcome, ManagerState, Verdict};
+
+const MAX_REQUEST: usize = 8 * 1024;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// (metric name, rendered labels) -> (sum of seconds, count).
+type Series = BTreeMap<(&'static str, String), (f64, u64)>;
+
+/// Timings the engine records and `/metrics` exposes as Prometheus summaries.
+#[derive(Debug, Default)]
+pub struct EngineMetrics {
+    series: Mutex<Series>,
+}
+
+impl EngineMetrics {
+    /// One server health check took `seconds`.
+    pub fn observe_check(&self, cluster: &str, server: &str, seconds: f64) {
+        let labels = format!("cluster=\"{}\",server=\"{}\"", esc(cluster), esc(server));
+        self.observe("raftmha_check_duration_seconds", labels, seconds);
+    }
+
+    /// One failover phase took `seconds`.
+    pub fn observe_phase(&self, cluster: &str, phase: &str, seconds: f64) {
+        let labels = format!("cluster=\"{}\",phase=\"{}\"", esc(cluster), esc(phase));
+        self.observe("raftmha_failover_phase_duration_seconds", labels, seconds);
+    }
+
+    fn observe(&self, name: &'static str, labels: String, seconds: f64) {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = series.entry((name, labels)).or_insert((0.0, 0));
+        entry.0 += seconds;
+        entry.1 += 1;
+    }
+
+    fn render(&self, out: &mut String) {
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = "";
+        for ((name, labels), (sum, count)) in series.iter() {
+            if *name != last {
+                let _ = writeln!(out, "# TYPE {name} summary");
+                last = name;
+            }
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+            let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+        }
+    }
+}
+
+/// Binds `addr` (so a bad address fails the manager's start-up) and serves in the background.
+pub async fn start(
+    addr: Option<SocketAddr>,
+    raft: RaftHandle,
+    engine: Arc<EngineMetrics>,
+) -> anyhow::Result<()> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("`http.listen`: cannot listen on {addr}"))?;
+    tracing::info!(%addr, "serving /metrics and /health/*");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let raft = raft.clone();
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                if let Ok(Err(e)) =
+                    tokio::time::timeout(REQUEST_TIMEOUT, serve_one(stream, &raft, &engine)).await
+                {
+                    tracing::debug!("http: {e}");
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn serve_one(
+    mut stream: TcpStream,
+    raft: &RaftHandle,
+    engine: &EngineMetrics,
+) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        if buf.len() > MAX_REQUEST {
+            return respond(
+                &mut stream,
+                false,
+                &Response::text(431, "request too large"),
+            )
+            .await;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&buf);
+    let request_line = head.lines().next().unwrap_or_default();
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let response = match method {
+        "GET" | "HEAD" => route(path, &raft.view(), || {
+            let (state, _) = raft.local_state();
+            let mut text = metrics(&raft.view(), &state);
+            engine.render(&mut text);
+            text
+        }),
+        _ => Response::text(405, "only GET and HEAD"),
+    };
+    respond(&mut stream, method == "HEAD", &response).await
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Response {
+    fn text(status: u16, body: impl Into<String>) -> Self {
+        let mut body = body.into();
+        body.push('\n');
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body,
+        }
+    }
+}
+
+/// What each path answers, given this manager's Raft view (`metrics` runs only for
+/// `/metrics`: it copies the state).
+pub fn route(path: &str, view: &NodeView, metrics: impl FnOnce() -> String) -> Response {
+    match path {
+        "/health/live" => Response::text(200, "live"),
+        "/health/ready" => {
+            let member = view.members.iter().any(|(id, _, _)| *id == view.id);
+            match (view.initialized, member, view.leader) {
+                (false, _, _) => Response::text(503, "not ready: cluster not initialized"),
+                (true, false, _) => Response::text(503, "not ready: not a member of the cluster"),
+                (true, true, None) => Response::text(503, "not ready: no leader known"),
+                (true, true, Some(l)) => {
+                    Response::text(200, format!("ready: leader is manager {l}"))
+                }
+            }
+        }
+        "/health/leader" => match (view.role, view.leader) {
+            ("leader", _) => Response::text(200, format!("leader: manager {}", view.id)),
+            (_, Some(l)) => Response::text(503, format!("not the leader: manager {l} is")),
+            (_, None) => Response::text(503, "not the leader: no leader known"),
+        },
+        "/metrics" => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: metrics(),
+        },
+        _ => Response::text(
+            404,
+            "not found: /metrics, /health/live, /health/ready, /health/leader",
+        ),
+    }
+}
+
+async fn respond(stream: &mut TcpStream, head_only: bool, r: &Response) -> std::io::Result<()> {
+    let reason = match r.status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        _ => "Service Unavailable",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        r.status,
+        r.content_type,
+        r.body.len()
+    );
+    if !head_only {
+        out.push_str(&r.body);
+    }
+    stream.write_all(out.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Label values may not contain `\`, `"` or newlines unescaped.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The Prometheus text for this manager's Raft view and its copy of the replicated state.
+pub fn metrics(view: &NodeView, state: &ManagerState) -> String {
+    let mut o = String::new();
+    let mut gauge = |name: &str, help: &str, rows: &[(String, u64)]| {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, v) in rows {
+            if labels.is_empty() {
+                let _ = writeln!(o, "{name} {v}");
+            } else {
+                let _ = writeln!(o, "{name}{{{labels}}} {v}");
+            }
+        }
+    };
+    let one = |v: u64| vec![(String::new(), v)];
+    gauge(
+        "raftmha_manager_id",
+        "This manager's node id.",
+        &one(view.id),
+    );
+    let roles = ["leader", "follower", "candidate", "learner", "shutdown"];
+    let role_rows: Vec<_> = roles
+        .iter()
+        .map(|r| (format!("role=\"{r}\""), u64::from(view.role == *r)))
+        .collect();
+    gauge(
+        "raftmha_raft_role",
+        "1 for this manager's current Raft role.",
+        &role_rows,
+    );
+    let scalars = [
+        ("raftmha_raft_term", "Current Raft term.", view.term),
+        (
+            "raftmha_raft_leader_id",
+            "The leader this manager knows (0: none).",
+            view.leader.unwrap_or(0),
+        ),
+        (
+            "raftmha_raft_last_log_index",
+            "Last log index stored here.",
+            view.last_log_index.unwrap_or(0),
+        ),
+        (
+            "raftmha_raft_commit_index",
+            "Highest log index known committed here.",
+            view.committed_index.unwrap_or(0),
+        ),
+        (
+            "raftmha_raft_applied_index",
+            "Highest log index applied to the state machine here.",
+            view.applied_index.unwrap_or(0),
+        ),
+    ];
+    for (name, help, value) in scalars {
+        gauge(name, help, &one(value));
+    }
+    let voters = view.members.iter().filter(|m| m.2).count() as u64;
+    gauge(
+        "raftmha_raft_members",
+        "Manager cluster members by kind.",
+        &[
+            ("kind=\"voter\"".into(), voters),
+            (
+                "kind=\"learner\"".into(),
+                view.members.len() as u64 - voters,
+            ),
+        ],
+    );
+    gauge(
+        "raftmha_clusters",
+        "Managed database clusters registered.",
+        &one(state.clusters.len() as u64),
+    );
+
+    let mut paused = Vec::new();
+    let mut epoch = Vec::new();
+    let mut master = Vec::new();
+    let mut running = Vec::new();
+    let mut blocked = Vec::new();
+    let mut failovers = Vec::new();
+    let mut verdicts = Vec::new();
+    for (name, c) in &state.clusters {
+        let cl = format!("cluster=\"{}\"", esc(name));
+        paused.push((cl.clone(), u64::from(c.paused)));
+        epoch.push((cl.clone(), c.epoch));
+        for s in &c.spec.servers {
+            let is_master = c.master.as_deref() == Some(s.name.as_str());
+            master.push((
+                format!("{cl},server=\"{}\"", esc(&s.name)),
+                u64::from(is_master),
+            ));
+        }
+        let in_flight = c.failovers.iter().filter(|f| f.finished.is_none()).count();
+        running.push((cl.clone(), in_flight as u64));
+        let unacked = c.last_failover.as_ref().is_some_and(|l| !l.acknowledged);
+        blocked.push((cl.clone(), u64::from(unacked)));
+        for (outcome, label) in [
+            (FailoverOutcome::Succeeded, "succeeded"),
+            (FailoverOutcome::Failed, "failed"),
+            (FailoverOutcome::Aborted, "aborted"),
+        ] {
+            let n = c
+                .failovers
+                .iter()
+                .filter(|f| f.finished.as_ref().is_some_and(|(o, _)| *o == outcome))
+                .count();
+            failovers.push((format!("{cl},outcome=\"{label}\""), n as u64));
+        }
+        for (server, by_manager) in &c.verdicts {
+            for (manager, v) in by_manager {
+                for (verdict, label) in [
+                    (Verdict::Alive, "alive"),
+                    (Verdict::Suspect, "suspect"),
+                    (Verdict::Dead, "dead"),
+                ] {
+                    verdicts.push((
+                        format!(
+                            "{cl},server=\"{}\",manager=\"{manager}\",verdict=\"{label}\"",
+                            esc(server)
+                        ),
+                        u64::from(v.verdict == verdict),
+                    ));
+                }
+            }
+        }
+    }
+    gauge(
+        "raftmha_cluster_paused",
+        "1 while automatic failover is paused.",
+        &paused,
+    );
+    gauge(
+        "raftmha_cluster_epoch",
+        "Promotions so far (fencing epoch).",
+        &epoch,
+    );
+    gauge(
+        "raftmha_cluster_master",
+        "1 for the current master.",
+        &master,
+    );
+    gauge(
+        "raftmha_cluster_failover_running",
+        "Failovers started and not finished.",
+        &running,
+    );
+    gauge(
+        "raftmha_cluster_failover_unacknowledged",
+        "1 while the last failover is not acknowledged (anti-flapping block).",
+        &blocked,
+    );
+    gauge(
+        "raftmha_cluster_failovers_recorded",
+        "Finished failovers in the (bounded) history, by outcome.",
+        &failovers,
+    );
+    gauge(
+        "raftmha_server_verdict",
+        "Each manager's latest liveness verdict per server (1 for the current one).",
+        &verdicts,
+    );
+    o
+}
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;
