@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use raftmha_jepsen::bench::failover::Kind;
 use raftmha_jepsen::checker::{self, Verdict};
 use raftmha_jepsen::run::{RunOptions, run};
 use raftmha_jepsen::{history, scenario};
@@ -81,6 +82,10 @@ enum Command {
 enum BenchCommand {
     /// Raft leader re-election after SIGKILL of the leader; admin API commands/s.
     Election(raftmha_jepsen::bench::election::ElectionArgs),
+    /// Failover after SIGKILL of the master (needs the failover engine).
+    Failover(raftmha_jepsen::bench::failover::FailoverArgs),
+    /// Failover with the manager leader SIGKILLed once the failover started.
+    LeaderCrash(raftmha_jepsen::bench::failover::FailoverArgs),
 }
 
 fn main() -> ExitCode {
@@ -145,6 +150,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench(BenchCommand::Failover(args)) => {
+            bench_failover(&runtime, Kind::Failover, args)
+        }
+        Command::Bench(BenchCommand::LeaderCrash(args)) => {
+            bench_failover(&runtime, Kind::LeaderCrash, args)
+        }
         Command::Check { history, json } => {
             let records = match history::read_history(&history) {
                 Ok(r) => r,
@@ -164,6 +175,20 @@ fn main() -> ExitCode {
                 print!("{}", report.render());
             }
             ExitCode::from(report.verdict.exit_code())
+        }
+    }
+}
+
+fn bench_failover(
+    runtime: &tokio::runtime::Runtime,
+    kind: Kind,
+    args: raftmha_jepsen::bench::failover::FailoverArgs,
+) -> ExitCode {
+    match runtime.block_on(raftmha_jepsen::bench::failover::main(kind, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }
