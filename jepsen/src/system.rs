@@ -163,6 +163,9 @@ pub async fn start(
     base_ip: Ipv4Addr,
 ) -> Result<System> {
     let agents = start_agents(sb, faults, dir)?;
+    for node in sb.nodes() {
+        wait_agent(&format!("{}:{AGENT_PORT}", node.ip)).await?;
+    }
     let bin = sibling_binary("raftmha")?;
     let mut managers = LocalManagers::new(&bin, &dir.join("managers"), manager_subnet(base_ip)?, 3);
     managers.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
@@ -200,6 +203,25 @@ pub async fn start(
         .await?;
     }
     Ok(System { managers, agents })
+}
+
+/// Waits until the agent at `addr` answers an authenticated Health call.
+async fn wait_agent(addr: &str) -> Result<()> {
+    use raftmha_node::agent::client::AgentClient;
+    let endpoint = format!("http://{addr}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer =
+            match AgentClient::connect(&endpoint, AGENT_TOKEN, Duration::from_secs(2)).await {
+                Ok(c) => c.health().await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+        match answer {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() > deadline => bail!("agent {addr} does not answer: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 async fn write(client: &AdminClient, command: StateCommand) -> Result<()> {
