@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use raftmha::api::client::AdminClient;
 use raftmha::chaos::NetFaults;
 use raftmha::sandbox::Sandbox;
@@ -91,18 +91,20 @@ impl Nemesis<'_> {
         self.system.managers.agreed_leader(&[1, 2, 3]).await
     }
 
-    fn manager_ip(&self, id: u64) -> Ipv4Addr {
-        self.system
-            .managers
-            .ip(id)
-            .parse()
-            .unwrap_or(Ipv4Addr::LOCALHOST)
+    fn manager_ip(&self, id: u64) -> Result<Ipv4Addr> {
+        let ip = self.system.managers.ip(id);
+        ip.parse()
+            .with_context(|| format!("manager {id} address {ip:?} is not IPv4"))
+    }
+
+    /// Drops what manager `a` sends to manager `b`.
+    fn cut_one(&self, a: u64, b: u64) -> Result<()> {
+        self.faults.cut(&format!("manager{a}"), self.manager_ip(b)?)
     }
 
     fn cut_both(&self, a: u64, b: u64) -> Result<()> {
-        self.faults
-            .cut(&format!("manager{a}"), self.manager_ip(b))?;
-        self.faults.cut(&format!("manager{b}"), self.manager_ip(a))
+        self.cut_one(a, b)?;
+        self.cut_one(b, a)
     }
 
     async fn heal_net(&self, fault: Fault) {
@@ -267,8 +269,7 @@ impl Nemesis<'_> {
                         format!("manager{leader} <-x-> manager{f}"),
                     ),
                     _ => (
-                        self.faults
-                            .cut(&format!("manager{leader}"), self.manager_ip(f)),
+                        self.cut_one(leader, f),
                         format!("manager{leader} -x-> manager{f}"),
                     ),
                 };
