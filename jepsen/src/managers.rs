@@ -80,15 +80,19 @@ async fn observe_manager(id: u64, client: &AdminClient) -> ManagerObservation {
             master: None,
             epoch: None,
         },
-        Err(_) => ManagerObservation {
-            manager: id,
-            reachable: false,
-            role: None,
-            term: None,
-            leader: None,
-            master: None,
-            epoch: None,
-        },
+        Err(_) => unreachable_manager(id),
+    }
+}
+
+fn unreachable_manager(id: u64) -> ManagerObservation {
+    ManagerObservation {
+        manager: id,
+        reachable: false,
+        role: None,
+        term: None,
+        leader: None,
+        master: None,
+        epoch: None,
     }
 }
 
@@ -154,12 +158,25 @@ pub async fn observer(
 ) {
     let mut round = 0;
     let mut seen = SeenPhases::default();
+    // A paused or partitioned manager must not stretch the rounds: each probe gets most of
+    // one period, and rounds start on a fixed ticker.
+    let budget = every * 3 / 4;
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let only: Vec<AdminClient> = clients.iter().map(|(_, c)| c.clone()).collect();
     while !stop.load(Ordering::Relaxed) {
+        ticker.tick().await;
         round += 1;
-        let mut managers =
-            futures::future::join_all(clients.iter().map(|(id, c)| observe_manager(*id, c))).await;
-        let only: Vec<AdminClient> = clients.iter().map(|(_, c)| c.clone()).collect();
-        if let Some(state) = crate::system::read_state(&only).await
+        let probes = clients.iter().map(|(id, c)| async move {
+            tokio::time::timeout(budget, observe_manager(*id, c))
+                .await
+                .unwrap_or_else(|_| unreachable_manager(*id))
+        });
+        let (mut managers, state) = tokio::join!(
+            futures::future::join_all(probes),
+            tokio::time::timeout(budget, crate::system::read_state(&only))
+        );
+        if let Ok(Some(state)) = state
             && let Some(c) = state.clusters.get(CLUSTER)
         {
             for m in managers.iter_mut().filter(|m| m.reachable) {
@@ -169,7 +186,6 @@ pub async fn observer(
             seen.emit(c, &rec);
         }
         rec.record(Event::ManagerRound { round, managers });
-        tokio::time::sleep(every).await;
     }
 }
 

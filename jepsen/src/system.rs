@@ -249,12 +249,15 @@ pub async fn wait_leader(m: &LocalManagers, ids: &[u64], timeout: Duration) -> R
     }
 }
 
-/// The replicated state as the first answering manager reports it (a linearizable read).
+/// The replicated state as the first manager to answer reports it (a linearizable read; all
+/// managers are asked at once so a dead or partitioned one costs no extra time).
 pub async fn read_state(clients: &[AdminClient]) -> Option<ManagerState> {
-    for c in clients {
-        if let Ok((s, _)) = c.read_state().await {
-            return Some(s);
-        }
+    if clients.is_empty() {
+        return None;
     }
-    None
+    let asks = clients.iter().map(|c| Box::pin(c.read_state()));
+    futures::future::select_ok(asks)
+        .await
+        .ok()
+        .map(|((s, _), _)| s)
 }
