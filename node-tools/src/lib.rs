@@ -10,11 +10,13 @@
 //!   MariaDB `gtid_slave_pos` fix), `purge` (purge_relay_logs), `dump`, `bench`.
 //! - [`agent`]: the gRPC node agent (`serve`), its token auth and path policy, and the typed
 //!   client managers use ([`agent::client::AgentClient`]).
+//! - [`tls`]: optional rustls configuration shared by the agent and the managers.
 //! - [`cli`]: argument parsing and argv[0] dispatch (`save_binary_logs`, ... symlinks).
 
 pub mod agent;
 pub mod binlog;
 pub mod cli;
+pub mod tls;
 pub mod tools;
 
 pub mod proto {

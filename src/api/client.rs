@@ -165,6 +165,14 @@ pub struct ManagersArgs {
     /// Per-request deadline in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub timeout_ms: u64,
+    /// CA certificate of managers that serve TLS (their `[tls] ca_file`).
+    #[arg(long, env = "RAFTMHA_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key, for managers with `require_client_cert = true`.
+    #[arg(long, env = "RAFTMHA_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "RAFTMHA_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ManagersArgs {
@@ -176,6 +184,15 @@ impl ManagersArgs {
         }
         let token = AuthToken::load(&self.token_file)?;
         let timeout = Duration::from_millis(self.timeout_ms.max(1));
+        if let Some(ca) = &self.tls_ca {
+            let tls = raftmha_node::tls::ClientTls {
+                ca_file: ca.clone(),
+                cert_file: self.tls_cert.clone(),
+                key_file: self.tls_key.clone(),
+                domain: None,
+            };
+            crate::raft::network::use_client_tls(tls.load()?);
+        }
         managers
             .into_iter()
             .map(|m| {

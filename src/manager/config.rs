@@ -41,6 +41,29 @@ struct RawConfig {
     timing: RawTiming,
     #[serde(default)]
     raft: RawRaft,
+    #[serde(default)]
+    tls: Option<RawTls>,
+}
+
+/// `[tls]`: one CA for the whole manager cluster. The manager serves with `cert_file` and
+/// `key_file`, verifies peers against `ca_file`, and presents its own certificate when it dials
+/// a peer, so `require_client_cert = true` gives mutual TLS between managers (admin clients
+/// then need a certificate too).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    ca_file: PathBuf,
+    #[serde(default)]
+    require_client_cert: bool,
+}
+
+/// The manager's TLS settings: how it serves and how it dials peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagerTls {
+    pub server: raftmha_node::tls::ServerTls,
+    pub client: raftmha_node::tls::ClientTls,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +123,7 @@ pub struct ManagerConfig {
     /// `(id, addr)` of the voters a new cluster starts with, sorted by id.
     pub initial_voters: Vec<(u64, String)>,
     pub timing: Timing,
+    pub tls: Option<ManagerTls>,
 }
 
 impl ManagerConfig {
@@ -231,7 +255,39 @@ impl ManagerConfig {
         let auth_token_file = base.join(&raw.auth_token_file);
         let token = AuthToken::load(&auth_token_file)
             .map_err(|e| invalid("auth_token_file", e.to_string()))?;
+        let tls = match &raw.tls {
+            None => None,
+            Some(t) => {
+                let (cert, key, ca) = (
+                    base.join(&t.cert_file),
+                    base.join(&t.key_file),
+                    base.join(&t.ca_file),
+                );
+                let tls = ManagerTls {
+                    server: raftmha_node::tls::ServerTls {
+                        cert_file: cert.clone(),
+                        key_file: key.clone(),
+                        client_ca_file: t.require_client_cert.then(|| ca.clone()),
+                    },
+                    client: raftmha_node::tls::ClientTls {
+                        ca_file: ca,
+                        cert_file: Some(cert),
+                        key_file: Some(key),
+                        domain: None,
+                    },
+                };
+                // Read the files now: a bad path fails at start with the key named.
+                tls.server
+                    .load()
+                    .map_err(|e| invalid("tls", e.to_string()))?;
+                tls.client
+                    .load()
+                    .map_err(|e| invalid("tls", e.to_string()))?;
+                Some(tls)
+            }
+        };
         Ok(ManagerConfig {
+            tls,
             node_id: raw.node_id,
             listen,
             data_dir,

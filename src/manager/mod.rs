@@ -42,6 +42,11 @@ pub async fn run(
         "manager starting"
     );
     let local_ip = Some(cfg.listen.ip()).filter(|ip| !ip.is_unspecified());
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &cfg.tls {
+        crate::raft::network::use_client_tls(tls.client.load()?);
+        server = server.tls_config(tls.server.load()?).context("`tls`")?;
+    }
     let network = Network::new(
         cfg.token.clone(),
         node::connect_timeout(cfg.timing),
@@ -79,7 +84,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
         let _ = stop_tx.send(());
     });
-    tonic::transport::Server::builder()
+    server
         .tcp_nodelay(true)
         .add_service(raft_service)
         .add_service(AdminServiceServer::new(admin).max_decoding_message_size(16 * 1024 * 1024))

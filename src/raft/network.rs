@@ -28,6 +28,16 @@ use crate::proto::{RaftBytes, SnapshotChunk};
 pub const TARGET_HEADER: &str = "x-raftmha-target";
 const SNAPSHOT_CHUNK: usize = 1024 * 1024;
 
+/// TLS for every channel this process dials (managers and admin clients), set once at
+/// start-up: a process talks to one manager cluster, which has one CA.
+static CLIENT_TLS: std::sync::OnceLock<tonic::transport::ClientTlsConfig> =
+    std::sync::OnceLock::new();
+
+/// Makes every later [`lazy_channel`] use TLS with `cfg`. Only the first call takes effect.
+pub fn use_client_tls(cfg: tonic::transport::ClientTlsConfig) {
+    let _ = CLIENT_TLS.set(cfg);
+}
+
 /// Builds a lazily connecting channel with the settings every manager client uses.
 ///
 /// `local` binds outgoing connections to this manager's own address, so peers (and
@@ -37,8 +47,16 @@ pub fn lazy_channel(
     connect_timeout: Duration,
     local: Option<IpAddr>,
 ) -> Result<Channel, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| format!("bad address {addr:?}: {e}"))?
+    let tls = CLIENT_TLS.get();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+        .map_err(|e| format!("bad address {addr:?}: {e}"))?;
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| format!("tls for {addr}: {e}"))?;
+    }
+    let endpoint = endpoint
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(1))

@@ -45,6 +45,8 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("transfer corrupted: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 #[derive(Clone)]
@@ -60,10 +62,24 @@ impl AgentClient {
         token: &str,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
+        Self::connect_with_tls(endpoint, token, timeout, None).await
+    }
+
+    /// As [`AgentClient::connect`], over TLS when `tls` is given (the scheme becomes https).
+    pub async fn connect_with_tls(
+        endpoint: &str,
+        token: &str,
+        timeout: Duration,
+        tls: Option<&crate::tls::ClientTls>,
+    ) -> Result<Self, ClientError> {
         let value: MetadataValue<_> = format!("Bearer {token}")
             .parse()
             .map_err(|_| ClientError::Token("not valid header text".into()))?;
-        let channel = Endpoint::from_shared(endpoint.to_string())?
+        let mut ep = Endpoint::from_shared(crate::tls::endpoint_url(endpoint, tls.is_some()))?;
+        if let Some(tls) = tls {
+            ep = ep.tls_config(tls.load()?)?;
+        }
+        let channel = ep
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             .connect()

@@ -51,6 +51,9 @@ pub struct AgentConfig {
     /// The local server, for ApplyDiff and PurgeRelayLogs.
     #[serde(default)]
     pub db: Option<DbConfig>,
+    /// Serve over TLS (rustls) instead of plain HTTP/2.
+    #[serde(default)]
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -27,14 +27,19 @@ pub async fn serve(
     let addr = cfg.listen;
     let max_request = cfg.max_request_bytes;
     let timeout = Duration::from_secs(cfg.call_timeout_secs);
+    let cfg_tls = cfg.tls.clone();
     let svc = service::Agent::new(cfg)?;
     let server = NodeAgentServer::new(svc)
         .max_decoding_message_size(max_request)
         .max_encoding_message_size(service::CHUNK * 2);
     let server =
         tonic::service::interceptor::InterceptedService::new(server, auth::TokenCheck::new(token));
-    tracing::info!(%addr, "node agent listening");
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &cfg_tls {
+        builder = builder.tls_config(tls.load()?)?;
+    }
+    tracing::info!(%addr, tls = cfg_tls.is_some(), "node agent listening");
+    builder
         .timeout(timeout)
         .add_service(server)
         .serve_with_shutdown(addr, shutdown)
