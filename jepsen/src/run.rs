@@ -174,9 +174,18 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
 
     // Heal whatever is still installed, let replication recover, then stop the workload.
     let _ = faults.heal();
+    // A dead database that a failover replaced stays down: MHA never re-adds a dead master by
+    // itself (the operator does, as a replica), and restarting it writable would plant a
+    // second master the harness itself created.
+    let failed_over = crate::system::read_state(&clients)
+        .await
+        .and_then(|s| s.clusters.get(crate::system::CLUSTER).map(|c| c.epoch > 1))
+        .unwrap_or(false);
     for node in sb.nodes() {
         if let Ok(Some(pid)) = sb.pid(node.index) {
             signal(pid, libc::SIGCONT);
+        } else if failed_over {
+            eprintln!("{} stays down: a failover replaced it", node.name);
         } else {
             let _ = sb.start_node(node.index).await;
         }
