@@ -48,10 +48,11 @@ pub struct RunOutcome {
 
 pub fn reproduce_command(scenario: &str, opts: &RunOptions) -> String {
     format!(
-        "raftmha-jepsen run --scenario {scenario} --seed {} --duration {} --base-ip {}",
+        "raftmha-jepsen run --scenario {scenario} --seed {} --duration {} --base-ip {} --clients {}",
         opts.seed,
         opts.duration.as_secs(),
-        opts.base_ip
+        opts.base_ip,
+        opts.clients
     )
 }
 
