@@ -75,6 +75,15 @@ pub enum Event {
     },
     /// The operator acknowledged a failover (clears the anti-flapping block).
     Ack { cluster: String },
+    /// One manager's own view of the replicated state after healing.
+    ManagerFinal {
+        manager: u64,
+        reachable: bool,
+        cluster: Option<String>,
+        master: Option<String>,
+        epoch: Option<u64>,
+        applied_commands: Option<u64>,
+    },
     /// Every id present on a node after healing, and its table checksum.
     FinalRead {
         node: String,
@@ -97,6 +106,15 @@ pub struct RunConfig {
     pub acked_writes_covered: bool,
     /// MHA's last_failover_minute, in nanoseconds of history time.
     pub anti_flap_window_ns: u64,
+    /// The master stays healthy: any failover or change of master is a false failover.
+    #[serde(default)]
+    pub expect_no_failover: bool,
+    /// The scenario exists to provoke a failover: without one the run is unknown.
+    #[serde(default)]
+    pub expect_failover: bool,
+    /// Managers ran in this run (their final state must agree).
+    #[serde(default)]
+    pub managers: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,6 +134,11 @@ pub struct ManagerObservation {
     pub role: Option<String>,
     pub term: Option<u64>,
     pub leader: Option<u64>,
+    /// The cluster's master and epoch in the replicated state, as of this round.
+    #[serde(default)]
+    pub master: Option<String>,
+    #[serde(default)]
+    pub epoch: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,8 +12,11 @@
 pub mod bench;
 pub mod checker;
 pub mod history;
+pub mod managers;
+pub mod nemesis;
 pub mod observe;
 pub mod recorder;
 pub mod run;
 pub mod scenario;
+pub mod system;
 pub mod workload;

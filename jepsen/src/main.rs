@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use raftmha_jepsen::bench::failover::Kind;
 use raftmha_jepsen::checker::{self, Verdict};
 use raftmha_jepsen::run::{RunOptions, run};
 use raftmha_jepsen::{history, scenario};
@@ -31,7 +32,7 @@ struct RunArgs {
     #[arg(long, default_value = "target/jepsen-runs")]
     out: PathBuf,
     /// Address of the first database node of the run (the run uses three consecutive ones).
-    #[arg(long, default_value = "127.0.120.10")]
+    #[arg(long, default_value = "127.0.170.10")]
     base_ip: Ipv4Addr,
     /// Concurrent client processes.
     #[arg(long, default_value_t = 2)]
@@ -81,6 +82,10 @@ enum Command {
 enum BenchCommand {
     /// Raft leader re-election after SIGKILL of the leader; admin API commands/s.
     Election(raftmha_jepsen::bench::election::ElectionArgs),
+    /// Failover after SIGKILL of the master (needs the failover engine).
+    Failover(raftmha_jepsen::bench::failover::FailoverArgs),
+    /// Failover with the manager leader SIGKILLed once the failover started.
+    LeaderCrash(raftmha_jepsen::bench::failover::FailoverArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,7 +104,12 @@ fn main() -> ExitCode {
         Command::List { verbose } => {
             for s in scenario::SCENARIOS {
                 if verbose {
-                    println!("{:<26} {}", s.name, s.about);
+                    let engine = if s.needs_engine {
+                        " [needs the failover engine]"
+                    } else {
+                        ""
+                    };
+                    println!("{:<30} {}{engine}", s.name, s.about);
                 } else {
                     println!("{}", s.name);
                 }
@@ -123,7 +133,12 @@ fn main() -> ExitCode {
             } else {
                 scenario::QUICK_SEEDS
             };
-            let all: Vec<_> = scenario::SCENARIOS.iter().collect();
+            // --quick (CI) leaves out the scenarios that need the failover engine (flagged on
+            // the scenario); --full runs everything.
+            let all: Vec<_> = scenario::SCENARIOS
+                .iter()
+                .filter(|s| full || !quick || !s.needs_engine)
+                .collect();
             runtime.block_on(run_many(&all, seeds, &args))
         }
         Command::Bench(BenchCommand::Election(args)) => {
@@ -134,6 +149,12 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Command::Bench(BenchCommand::Failover(args)) => {
+            bench_failover(&runtime, Kind::Failover, args)
+        }
+        Command::Bench(BenchCommand::LeaderCrash(args)) => {
+            bench_failover(&runtime, Kind::LeaderCrash, args)
         }
         Command::Check { history, json } => {
             let records = match history::read_history(&history) {
@@ -154,6 +175,20 @@ fn main() -> ExitCode {
                 print!("{}", report.render());
             }
             ExitCode::from(report.verdict.exit_code())
+        }
+    }
+}
+
+fn bench_failover(
+    runtime: &tokio::runtime::Runtime,
+    kind: Kind,
+    args: raftmha_jepsen::bench::failover::FailoverArgs,
+) -> ExitCode {
+    match runtime.block_on(raftmha_jepsen::bench::failover::main(kind, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

@@ -12,6 +12,8 @@ use crate::recorder::Recorder;
 /// A database the run observes: its name in the history and how to reach it.
 #[derive(Debug, Clone)]
 pub struct DbEndpoint {
+    /// The server's name in the cluster file (`node1`...).
+    pub name: String,
     pub node: String,
     pub opts: Opts,
 }

@@ -7,22 +7,25 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use mysql_async::prelude::Queryable;
+use raftmha::api::client::AdminClient;
 use raftmha::chaos::NetFaults;
 use raftmha::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::checker::{self, Report, Verdict};
-use crate::history::{Event, NemesisAction, NemesisOutcome, RunConfig};
+use crate::history::{Event, RunConfig};
+use crate::managers::{self, ManagerDirectory};
+use crate::nemesis::{Nemesis, signal};
 use crate::observe::{self, DbEndpoint};
 use crate::recorder::Recorder;
-use crate::scenario::{Fault, Scenario};
-use crate::workload::{self, FixedMaster, Target};
+use crate::scenario::Scenario;
+use crate::workload::{self, MasterDirectory};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -45,10 +48,11 @@ pub struct RunOutcome {
 
 pub fn reproduce_command(scenario: &str, opts: &RunOptions) -> String {
     format!(
-        "raftmha-jepsen run --scenario {scenario} --seed {} --duration {} --base-ip {}",
+        "raftmha-jepsen run --scenario {scenario} --seed {} --duration {} --base-ip {} --clients {}",
         opts.seed,
         opts.duration.as_secs(),
-        opts.base_ip
+        opts.base_ip,
+        opts.clients
     )
 }
 
@@ -85,12 +89,16 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         .iter()
         .map(|n| {
             Ok(DbEndpoint {
+                name: n.name.clone(),
                 node: n.addr(),
                 opts: sb.admin_opts(n.index)?,
             })
         })
         .collect::<Result<_>>()?;
     let (rec, writer) = Recorder::start(&dir.join("history.jsonl"))?;
+    let mut system = crate::system::start(&sb, &faults, &dir, opts.base_ip)
+        .await
+        .context("starting agents and managers")?;
     rec.record(Event::Config(RunConfig {
         scenario: scenario.name.into(),
         seed: opts.seed,
@@ -99,17 +107,37 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
             .iter()
             .map(|f| f.name().to_string())
             .collect(),
-        // No failover happens in these scenarios: every acknowledged write must be on the master.
-        acked_writes_covered: true,
-        anti_flap_window_ns: 0,
+        // Without a failover every acknowledged write must be on the master; failover
+        // scenarios run semi-sync AFTER_SYNC, which covers every acknowledged write too.
+        acked_writes_covered: !scenario.needs_engine || scenario.semi_sync,
+        anti_flap_window_ns: 480 * 60 * 1_000_000_000,
+        expect_no_failover: scenario.expects_no_failover(),
+        expect_failover: scenario.needs_engine,
+        managers: true,
     }));
 
     let stop = Arc::new(AtomicBool::new(false));
-    let master = Arc::new(FixedMaster(Target {
-        node: dbs[0].node.clone(),
-        opts: dbs[0].opts.clone(),
-        epoch: 1,
-    }));
+    let ids = [1u64, 2, 3];
+    let observed: Vec<(u64, AdminClient)> = ids
+        .iter()
+        .map(|id| {
+            (
+                *id,
+                system
+                    .managers
+                    .client_with_timeout(*id, Duration::from_millis(400)),
+            )
+        })
+        .collect();
+    let clients: Vec<AdminClient> = observed.iter().map(|(_, c)| c.clone()).collect();
+    let dir_stop = Arc::new(AtomicBool::new(false));
+    let (master, directory_task) = ManagerDirectory::start(
+        clients.clone(),
+        dbs.clone(),
+        Duration::from_millis(100),
+        dir_stop.clone(),
+    );
+    let master = Arc::new(master);
     let next_id = Arc::new(AtomicU64::new(1));
     let mut tasks = Vec::new();
     for process in 1..=opts.clients {
@@ -128,35 +156,72 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         stop.clone(),
         rec.clone(),
     )));
+    tasks.push(tokio::spawn(managers::observer(
+        observed.clone(),
+        Duration::from_millis(200),
+        stop.clone(),
+        rec.clone(),
+    )));
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
-    let nemesis_result = nemesis(scenario, &sb, &faults, &mut rng, opts.duration, &rec).await;
+    let mut nemesis = Nemesis {
+        sb: &sb,
+        faults: &faults,
+        system: &mut system,
+        clients: clients.clone(),
+        rec: &rec,
+    };
+    let nemesis_result = nemesis.run(scenario, &mut rng, opts.duration).await;
 
     // Heal whatever is still installed, let replication recover, then stop the workload.
     let _ = faults.heal();
+    // A dead database that a failover replaced stays down: MHA never re-adds a dead master by
+    // itself (the operator does, as a replica), and restarting it writable would plant a
+    // second master the harness itself created.
+    let failed_over = crate::system::read_state(&clients)
+        .await
+        .and_then(|s| s.clusters.get(crate::system::CLUSTER).map(|c| c.epoch > 1))
+        .unwrap_or(false);
     for node in sb.nodes() {
         if let Ok(Some(pid)) = sb.pid(node.index) {
             signal(pid, libc::SIGCONT);
+        } else if failed_over {
+            eprintln!("{} stays down: a failover replaced it", node.name);
         } else {
             let _ = sb.start_node(node.index).await;
         }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    for id in ids {
+        match system.managers.pid(id) {
+            Some(pid) => signal(pid as i32, libc::SIGCONT),
+            None => system.managers.start(id),
+        }
+    }
+    let healed = crate::system::wait_leader(&system.managers, &ids, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
     }
+    dir_stop.store(true, Ordering::Relaxed);
+    let _ = directory_task.await;
     let caught_up = sb.wait_replicas_caught_up(Duration::from_secs(60)).await;
-    for (i, db) in dbs.iter().enumerate() {
-        let role = if i == 0 { "master" } else { "replica" };
+    let final_master = master.current().await.map(|t| t.node);
+    for db in &dbs {
+        let role = if Some(&db.node) == final_master.as_ref() {
+            "master"
+        } else {
+            "replica"
+        };
         if let Err(e) = observe::final_read(db, role, &rec).await {
             eprintln!("final read of {} failed: {e:#}", db.node);
         }
     }
+    managers::final_read(&observed, &rec).await;
     drop(rec);
     let records = writer.await.context("history writer crashed")??;
     let mut report = checker::check(&records);
-    if let Err(e) = nemesis_result.and(caught_up) {
+    if let Err(e) = nemesis_result.and(healed.map(|_| ())).and(caught_up) {
         report.checks.push(checker::CheckResult {
             name: "harness",
             verdict: Verdict::Unknown,
@@ -177,126 +242,4 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         report,
         reproduce,
     })
-}
-
-/// Injects the scenario's faults one at a time until `duration` has passed.
-async fn nemesis(
-    scenario: &Scenario,
-    sb: &Sandbox,
-    faults: &NetFaults,
-    rng: &mut StdRng,
-    duration: Duration,
-    rec: &Recorder,
-) -> Result<()> {
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_millis(1000)).await; // warm-up: writes flow first
-    if scenario.faults.is_empty() {
-        tokio::time::sleep(duration.saturating_sub(start.elapsed())).await;
-        return Ok(());
-    }
-    // Every fault kind once first (coverage), then random ones.
-    let order = scenario.faults;
-    let mut step = 0;
-    while start.elapsed() < duration || step < order.len() {
-        let fault = if step < order.len() {
-            order[step]
-        } else {
-            scenario.faults[rng.random_range(0..scenario.faults.len())]
-        };
-        step += 1;
-        let replica = rng.random_range(2..=sb.nodes().len());
-        let hold = fault.hold(rng);
-        inject(fault, replica, hold, sb, faults, rec).await?;
-        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1200))).await;
-    }
-    Ok(())
-}
-
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) on a pid the sandbox reports as its own live mariadbd.
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
-
-async fn inject(
-    fault: Fault,
-    replica: usize,
-    hold: Duration,
-    sb: &Sandbox,
-    faults: &NetFaults,
-    rec: &Recorder,
-) -> Result<()> {
-    let node = sb
-        .node(if fault == Fault::PauseMasterBriefly {
-            1
-        } else {
-            replica
-        })?
-        .clone();
-    let started = |outcome, detail: String| {
-        rec.record(Event::Nemesis {
-            fault: fault.name().into(),
-            action: NemesisAction::Start,
-            outcome,
-            detail,
-        })
-    };
-    let stopped = |outcome, detail: String| {
-        rec.record(Event::Nemesis {
-            fault: fault.name().into(),
-            action: NemesisAction::Stop,
-            outcome,
-            detail,
-        })
-    };
-    match fault {
-        Fault::KillReplica => {
-            match sb.kill_node(node.index).await {
-                Ok(()) => started(NemesisOutcome::Installed, format!("SIGKILL {}", node.name)),
-                Err(e) => started(NemesisOutcome::Skipped, format!("{e:#}")),
-            }
-            tokio::time::sleep(hold).await;
-            match sb.start_node(node.index).await {
-                Ok(()) => stopped(
-                    NemesisOutcome::Installed,
-                    format!("restarted {}", node.name),
-                ),
-                Err(e) => stopped(NemesisOutcome::Indeterminate, format!("{e:#}")),
-            }
-        }
-        Fault::PauseReplica | Fault::PauseMasterBriefly => {
-            let Some(pid) = sb.pid(node.index)? else {
-                started(
-                    NemesisOutcome::Skipped,
-                    format!("{} is not running", node.name),
-                );
-                return Ok(());
-            };
-            signal(pid, libc::SIGSTOP);
-            started(
-                NemesisOutcome::Installed,
-                format!("SIGSTOP {} (pid {pid})", node.name),
-            );
-            tokio::time::sleep(hold).await;
-            signal(pid, libc::SIGCONT);
-            stopped(NemesisOutcome::Installed, format!("SIGCONT {}", node.name));
-        }
-        Fault::PartitionReplicaFromMaster => {
-            let master = sb.node(1)?;
-            match faults.cut(&node.name, master.ip) {
-                Ok(()) => started(
-                    NemesisOutcome::Installed,
-                    format!("{} -x-> {}", node.name, master.addr()),
-                ),
-                Err(e) => started(NemesisOutcome::Skipped, format!("{e:#}")),
-            }
-            tokio::time::sleep(hold).await;
-            match faults.heal() {
-                Ok(()) => stopped(NemesisOutcome::Installed, "healed".into()),
-                Err(e) => stopped(NemesisOutcome::Indeterminate, format!("{e:#}")),
-            }
-        }
-    }
-    Ok(())
 }

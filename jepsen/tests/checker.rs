@@ -29,6 +29,8 @@ fn mgr(id: u64, role: &str, term: u64, leader: u64) -> ManagerObservation {
         role: Some(role.into()),
         term: Some(term),
         leader: Some(leader),
+        master: None,
+        epoch: None,
     }
 }
 
@@ -63,6 +65,7 @@ fn baseline() -> Vec<Record> {
             required_faults: vec!["kill-master".into()],
             acked_writes_covered: true,
             anti_flap_window_ns: 60_000 * MS,
+            ..Default::default()
         }),
     )];
     h.push(rec(
@@ -378,4 +381,73 @@ fn histories_round_trip_through_jsonl() {
     std::fs::write(&path, "{\"time_ns\": 1, \"type\": \"nope\"}\n").unwrap();
     let err = read_history(&path).unwrap_err();
     assert!(format!("{err:#}").contains("line 1"), "{err:#}");
+}
+
+fn set_config(h: &mut [Record], f: impl Fn(&mut RunConfig)) {
+    for r in h.iter_mut() {
+        if let Event::Config(c) = &mut r.event {
+            f(c);
+        }
+    }
+}
+
+fn round_with_master(round: u64, master: &str, epoch: u64) -> Event {
+    let mut managers = vec![
+        mgr(1, "leader", 3, 1),
+        mgr(2, "follower", 3, 1),
+        mgr(3, "follower", 3, 1),
+    ];
+    for m in &mut managers {
+        m.master = Some(master.into());
+        m.epoch = Some(epoch);
+    }
+    Event::ManagerRound { round, managers }
+}
+
+#[test]
+fn a_planted_false_failover_is_invalid() {
+    // A manager-only scenario: the master is healthy, yet the managers moved it.
+    let mut h = baseline();
+    set_config(&mut h, |c| c.expect_no_failover = true);
+    h.insert(2, rec(3, round_with_master(2, "db1", 1)));
+    h.push(rec(900, round_with_master(3, "db2", 2)));
+    let report = check(&h);
+    let c = report.check("no_false_failover").unwrap();
+    assert_eq!(c.verdict, Verdict::Invalid, "{}", report.render());
+    assert_eq!(report.verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_failover_scenario_without_a_failover_is_unknown_not_valid() {
+    let mut h: Vec<Record> = baseline()
+        .into_iter()
+        .filter(|r| !matches!(r.event, Event::Failover { .. }))
+        .collect();
+    set_config(&mut h, |c| c.expect_failover = true);
+    h.insert(2, rec(3, round_with_master(2, "db1", 1)));
+    let c = check(&h);
+    let c = c.check("failover_happened").unwrap();
+    assert_eq!(c.verdict, Verdict::Unknown, "{c:?}");
+}
+
+#[test]
+fn managers_disagreeing_after_healing_is_invalid() {
+    let mut h = baseline();
+    set_config(&mut h, |c| c.managers = true);
+    for (id, epoch) in [(1, 2), (2, 2), (3, 1)] {
+        h.push(rec(
+            2000 + id,
+            Event::ManagerFinal {
+                manager: id,
+                reachable: true,
+                cluster: Some("app1".into()),
+                master: Some(if epoch == 2 { "db2" } else { "db1" }.into()),
+                epoch: Some(epoch),
+                applied_commands: Some(10),
+            },
+        ));
+    }
+    let report = check(&h);
+    let c = report.check("manager_state_intact").unwrap();
+    assert_eq!(c.verdict, Verdict::Invalid, "{}", report.render());
 }

@@ -21,6 +21,9 @@ pub struct LocalManagers {
     voters: Vec<u64>,
     /// Appended to every config written after it is set (e.g. a `[raft]` section).
     pub extra_config: String,
+    /// When set, manager `id` starts in the cgroup `<dir>/manager<id>` (created on start), so
+    /// `crate::chaos::NetFaults` can partition it by sender.
+    pub cgroup_parent: Option<PathBuf>,
     procs: BTreeMap<u64, Child>,
 }
 
@@ -38,6 +41,7 @@ impl LocalManagers {
             subnet,
             voters: (1..=voters).collect(),
             extra_config: String::new(),
+            cgroup_parent: None,
             procs: BTreeMap::new(),
         };
         for id in 1..=voters {
@@ -91,14 +95,28 @@ impl LocalManagers {
             .append(true)
             .open(self.dir.join(format!("manager-{id}.log")))
             .expect("log file");
-        let child = Command::new(&self.bin)
-            .args(["manager", "--log-format", "json", "--config"])
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["manager", "--log-format", "json", "--config"])
             .arg(self.config_path(id))
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn manager");
+            .stderr(log);
+        if let Some(parent) = &self.cgroup_parent {
+            let group = parent.join(format!("manager{id}"));
+            std::fs::create_dir_all(&group).expect("create manager cgroup");
+            crate::chaos::process_in_group(&mut cmd, &group).expect("cgroup path");
+        }
+        let child = cmd.spawn().expect("spawn manager");
         self.procs.insert(id, child);
+    }
+
+    /// The pid of running manager `id` (for SIGSTOP/SIGCONT).
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.procs.get(&id).map(Child::id)
+    }
+
+    /// The ids of the configured voters.
+    pub fn voters(&self) -> &[u64] {
+        &self.voters
     }
 
     pub fn start_all(&mut self) {

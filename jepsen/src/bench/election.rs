@@ -49,7 +49,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn of(mut samples: Vec<f64>) -> Self {
+    pub fn of(mut samples: Vec<f64>) -> Self {
         samples.sort_by(f64::total_cmp);
         Summary {
             p50_ms: percentile(&samples, 50.0),

@@ -3,6 +3,7 @@
 //! Each property is a plain function over the records (no I/O), so planted histories test it.
 //! Failed-or-timed-out writes are unknown, never absent; a run whose required faults never
 //! installed is unknown, never valid.
+mod managers;
 mod properties;
 
 use serde::Serialize;
@@ -61,6 +62,14 @@ impl Report {
 
 /// Runs every property; the overall verdict is the worst of them (invalid > unknown > valid).
 pub fn check(history: &[Record]) -> Report {
+    let default_config = crate::history::RunConfig::default();
+    let cfg = history
+        .iter()
+        .find_map(|r| match &r.event {
+            crate::history::Event::Config(c) => Some(c),
+            _ => None,
+        })
+        .unwrap_or(&default_config);
     let checks = vec![
         properties::required_faults_installed(history),
         properties::one_leader_per_term(history),
@@ -69,6 +78,9 @@ pub fn check(history: &[Record]) -> Report {
         properties::no_acknowledged_write_lost(history),
         properties::nodes_converge(history),
         properties::no_flapping(history),
+        managers::no_false_failover(history, cfg),
+        managers::failover_happened(history, cfg),
+        managers::manager_state_intact(history, cfg),
     ];
     let verdict = checks
         .iter()
