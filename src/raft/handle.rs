@@ -113,6 +113,38 @@ impl RaftHandle {
         }
     }
 
+    /// This manager's applied copy of the replicated state (may lag the leader's) and the
+    /// index it reflects.
+    pub fn local_state(&self) -> (Option<u64>, ManagerState) {
+        let (applied, state) = self.state_machine.read();
+        (applied.map(|l| l.index), state)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.metrics().state == ServerState::Leader
+    }
+
+    /// Resolves once an entry past `applied` is applied here or leadership changes from
+    /// `leader`, or after `within` (so time-based rules are re-evaluated).
+    pub async fn changed_since(
+        &self,
+        applied: Option<u64>,
+        leader: bool,
+        within: std::time::Duration,
+    ) {
+        let _ = self
+            .raft
+            .wait(Some(within))
+            .metrics(
+                move |m| {
+                    m.last_applied.map(|l| l.index) != applied
+                        || (m.state == ServerState::Leader) != leader
+                },
+                "state change",
+            )
+            .await;
+    }
+
     /// A linearizable (ReadIndex) read of the replicated state.
     pub async fn read(&self) -> Result<(ManagerState, u64), NotDone> {
         self.raft

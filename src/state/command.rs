@@ -87,6 +87,9 @@ pub enum Command {
         verdict: Verdict,
         window_start_ms: u64,
         window_end_ms: u64,
+        /// The cluster epoch the manager was monitoring (older entries: 0).
+        #[serde(default)]
+        master_epoch: u64,
     },
     /// A new failover begins; the reply carries its id.
     FailoverStarted {
@@ -126,6 +129,9 @@ pub enum Command {
     },
     /// An operator acknowledged the last failover: the anti-flapping guard is lifted.
     AckFailover { cluster: String },
+    /// The leader found which server is the master of a newly registered cluster (the one
+    /// writable server that replicates from nobody). Only valid while none is recorded.
+    SetInitialMaster { cluster: String, server: String },
     /// A command kind written by a newer binary. Kept so old logs never fail to decode.
     #[serde(other)]
     Unknown,
@@ -145,6 +151,7 @@ impl Command {
             Command::PromoteMaster { .. } => "promote_master",
             Command::FailoverFinished { .. } => "failover_finished",
             Command::AckFailover { .. } => "ack_failover",
+            Command::SetInitialMaster { .. } => "set_initial_master",
             Command::Unknown => "unknown",
         }
     }

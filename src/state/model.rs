@@ -29,6 +29,9 @@ pub struct LivenessVerdict {
     pub window_end_ms: u64,
     /// When the entry was proposed (the Raft log's clock, not the observer's).
     pub recorded_at_ms: u64,
+    /// The cluster epoch (which master) the manager was monitoring.
+    #[serde(default)]
+    pub master_epoch: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +193,7 @@ impl ManagerState {
                 verdict,
                 window_start_ms,
                 window_end_ms,
+                master_epoch,
             } => {
                 let Some(c) = self.clusters.get_mut(cluster) else {
                     return rejected(format!("no cluster named {cluster:?}"));
@@ -204,6 +208,7 @@ impl ManagerState {
                         window_start_ms: *window_start_ms,
                         window_end_ms: *window_end_ms,
                         recorded_at_ms: at,
+                        master_epoch: *master_epoch,
                     },
                 );
                 ok("recorded")
@@ -352,6 +357,25 @@ impl ManagerState {
                 );
                 ok("finished")
             }
+            Command::SetInitialMaster { cluster, server } => {
+                let Some(c) = self.clusters.get_mut(cluster) else {
+                    return rejected(format!("no cluster named {cluster:?}"));
+                };
+                if c.master.is_some() {
+                    return rejected(format!("cluster {cluster} already has a master"));
+                }
+                if !c.spec.servers.iter().any(|s| &s.name == server) {
+                    return rejected(format!("cluster {cluster} has no server {server:?}"));
+                }
+                c.master = Some(server.clone());
+                self.audit(
+                    at,
+                    by,
+                    Some(cluster),
+                    format!("{server} found to be the master"),
+                );
+                ok("master recorded")
+            }
             Command::AckFailover { cluster } => {
                 let Some(c) = self.clusters.get_mut(cluster) else {
                     return rejected(format!("no cluster named {cluster:?}"));
@@ -410,6 +434,8 @@ mod tests {
                 repl_user: "r".into(),
                 repl_password_file: None,
                 repl_password_env: Some("R".into()),
+                agent_token_file: None,
+                agent_token_env: None,
             },
             settings: Settings::default(),
             servers: vec![ServerSpec {

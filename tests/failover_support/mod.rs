@@ -1,0 +1,170 @@
+//! Shared by the failover integration tests: a [`Testbed`] on this build's binary under
+//! /tmp/rmha-engine/<test>/, a writer that follows the master the managers record, and the
+//! end-of-test checks (every acknowledged write on every survivor, replication healthy).
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use raftmha::manager::testbed::{Testbed, TestbedOptions};
+use raftmha::state::FailoverOutcome;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_raftmha");
+
+pub async fn testbed(name: &str, subnet: u8, opts: &TestbedOptions) -> Testbed {
+    let dir = Path::new("/tmp/rmha-engine").join(name);
+    Testbed::up(Path::new(BIN), &dir, subnet, opts)
+        .await
+        .expect("testbed up")
+}
+
+pub async fn sql(tb: &Testbed, node: usize, q: &str) {
+    let mut c = tb.sandbox.conn(node).await.expect("connect");
+    c.query_drop(q)
+        .await
+        .unwrap_or_else(|e| panic!("node{node}: {q}: {e}"));
+    c.disconnect().await.expect("disconnect");
+}
+
+pub async fn ids(tb: &Testbed, node: usize) -> BTreeSet<u64> {
+    let mut c = tb.sandbox.conn(node).await.expect("connect");
+    let v: Vec<u64> = c.query("SELECT id FROM test.w").await.expect("select");
+    c.disconnect().await.expect("disconnect");
+    v.into_iter().collect()
+}
+
+/// Inserts ids 1, 2, ... one transaction each into the master the managers record; an id
+/// counts as acknowledged when its COMMIT returned OK. Stops when `stop` is set.
+pub struct Writer {
+    pub acked: Arc<Mutex<BTreeSet<u64>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    pub fn start(tb: Arc<Testbed>) -> Writer {
+        let acked = Arc::new(Mutex::new(BTreeSet::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, s) = (acked.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut next = 1u64;
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let Some(master) = tb.cluster().await.and_then(|c| c.master) else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                let Some(i) = Testbed::index_of(&master) else {
+                    return;
+                };
+                let conn = tokio::time::timeout(Duration::from_secs(1), tb.sandbox.conn(i)).await;
+                let Ok(Ok(mut c)) = conn else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                    let q = format!("INSERT INTO test.w (id) VALUES ({next})");
+                    match tokio::time::timeout(Duration::from_secs(2), c.query_drop(q)).await {
+                        Ok(Ok(())) => {
+                            a.lock().expect("lock").insert(next);
+                            next += 1;
+                        }
+                        // Unknown outcome: never reuse the id (it may have committed).
+                        _ => {
+                            next += 1;
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        Writer { acked, stop, task }
+    }
+
+    pub fn count(&self) -> usize {
+        self.acked.lock().expect("lock").len()
+    }
+
+    pub async fn stop(self) -> BTreeSet<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.task.await;
+        self.acked.lock().expect("lock").clone()
+    }
+}
+
+/// Waits until `n` more writes are acknowledged (bounded).
+pub async fn wait_writes(w: &Writer, n: usize) {
+    let target = w.count() + n;
+    for _ in 0..3000 {
+        if w.count() >= target {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the writer did not reach {target} writes");
+}
+
+/// Waits for the failover of the original master to finish and returns the new master.
+pub async fn wait_failover(tb: &Testbed) -> String {
+    let c = tb
+        .wait_for("the failover to finish", Duration::from_secs(60), |c| {
+            c.failovers.back().is_some_and(|f| f.finished.is_some())
+        })
+        .await
+        .expect("failover finished");
+    let f = c.failovers.back().expect("a failover");
+    assert_eq!(
+        f.finished.as_ref().map(|(o, _)| o.clone()),
+        Some(FailoverOutcome::Succeeded),
+        "journal: {:#?}",
+        f.steps
+    );
+    let master = c.master.expect("a master");
+    assert_ne!(master, f.dead_master);
+    master
+}
+
+/// Every acknowledged id is on each of `nodes` once the replicas caught up with `master`.
+pub async fn assert_all_acked_on(
+    tb: &Testbed,
+    master: usize,
+    nodes: &[usize],
+    acked: &BTreeSet<u64>,
+) {
+    let expected = ids(tb, master).await;
+    for n in nodes {
+        let mut have = BTreeSet::new();
+        for _ in 0..500 {
+            have = ids(tb, *n).await;
+            if have == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            have, expected,
+            "node{n} did not converge with the new master"
+        );
+    }
+    let missing: Vec<_> = acked.difference(&expected).collect();
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+}
+
+pub async fn replicates_from(tb: &Testbed, replica: usize, master: usize) -> bool {
+    let m = tb.sandbox.node(master).expect("node");
+    let mut c = tb.sandbox.conn(replica).await.expect("connect");
+    let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
+    c.disconnect().await.expect("disconnect");
+    let Some(row) = row else { return false };
+    let host: Option<String> = row.get("Master_Host");
+    let port: Option<u16> = row.get("Master_Port");
+    let io: Option<String> = row.get("Slave_IO_Running");
+    let sql: Option<String> = row.get("Slave_SQL_Running");
+    host.as_deref() == Some(&m.ip.to_string())
+        && port == Some(m.port)
+        && io.as_deref() == Some("Yes")
+        && sql.as_deref() == Some("Yes")
+}
