@@ -41,15 +41,36 @@ pub trait Journal: Send + Sync {
 pub type Progress = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Test-only failpoints: with the `failpoints` feature, `RAFTMHA_FAILPOINT=<name>` makes the
-/// process die (SIGKILL-like `abort`) when the engine reaches that point, so tests can kill a
-/// leader at a named step. Without the feature this is a no-op.
+/// process die at once (`abort`, like a crash) when the engine reaches that point, so tests
+/// can kill a leader at a named step. `RAFTMHA_FAILPOINT_MARKER=<file>` makes it fire once
+/// across processes (the file is created first), so the successor leader survives it.
+/// Without the feature this is a no-op.
 pub fn failpoint(name: &str) {
     #[cfg(feature = "failpoints")]
     if std::env::var("RAFTMHA_FAILPOINT").is_ok_and(|v| v == name) {
-        eprintln!("failpoint {name}: exiting");
+        if let Ok(marker) = std::env::var("RAFTMHA_FAILPOINT_MARKER") {
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&marker);
+            if created.is_err() {
+                return;
+            }
+        }
+        eprintln!("failpoint {name}: aborting");
         std::process::abort();
     }
     let _ = name;
+}
+
+/// `Repoint`, `ApplyRelayDiff`, ...: the action's variant name, for failpoint names.
+fn action_kind(action: &Action) -> String {
+    let debug = format!("{action:?}");
+    debug
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Starts (or resumes) the failover of `cluster`'s master and runs it to its end.
@@ -351,6 +372,7 @@ impl<J: Journal> Run<'_, J> {
         )
         .await;
         let took = started.elapsed();
+        failpoint(&format!("before-result:{}", action_kind(&step.action)));
         match outcome {
             Ok(output) => {
                 let detail = serde_json::to_string(&output)?;

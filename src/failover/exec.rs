@@ -161,16 +161,7 @@ pub async fn execute<J: Journal>(
                 )));
             }
             let data = tokio::fs::read(&out).await?;
-            for (seq, chunk) in data.chunks(60 * 1024).enumerate() {
-                journal
-                    .propose(Command::BinlogTailChunk {
-                        cluster: cluster.spec.name.clone(),
-                        failover_id: failover.id,
-                        seq: u32::try_from(seq)?,
-                        data: chunk.to_vec(),
-                    })
-                    .await?;
-            }
+            save_chunks(journal, cluster, failover, None, &data).await?;
             Ok(Some(StepOutput::Note(format!(
                 "{} bytes saved",
                 data.len()
@@ -205,26 +196,32 @@ pub async fn execute<J: Journal>(
                 latest_mlf: to.file.clone(),
                 latest_rmlp: to.pos,
             };
-            let dl = agent.generate_diff(req, &out).await?;
-            Ok(Some(StepOutput::Note(format!("{} bytes", dl.bytes))))
+            agent.generate_diff(req, &out).await?;
+            let data = tokio::fs::read(&out).await?;
+            save_chunks(
+                journal,
+                cluster,
+                failover,
+                Some(diff_name(donor, target)),
+                &data,
+            )
+            .await?;
+            Ok(Some(StepOutput::Note(format!("{} bytes", data.len()))))
         }
         Action::ApplyRelayDiff { donor, target } => {
+            // From the journal, not a local file: a successor leader has it too.
+            let Some(chunks) = failover.diffs.get(&diff_name(donor, target)) else {
+                bail!("the relay-log diff {donor} → {target} is not in the journal");
+            };
             let path = diff_path(&env.work_dir, failover.id, donor, target);
-            if !path.exists() {
-                bail!(
-                    "the relay-log diff {} is not on this manager",
-                    path.display()
-                );
-            }
+            tokio::fs::write(&path, assemble(chunks)).await?;
             apply_on(env, target, &path).await
         }
         Action::ApplyMasterTail { target } => {
             if failover.tail.is_empty() {
                 return Ok(Some(StepOutput::Skipped("no saved tail".into())));
             }
-            let mut chunks: Vec<_> = failover.tail.iter().collect();
-            chunks.sort_by_key(|c| c.seq);
-            let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
+            let data = assemble(&failover.tail);
             let path = env
                 .work_dir
                 .join(format!("fo{}-tail-for-{target}.binlog", failover.id));
@@ -348,6 +345,55 @@ fn server_ref(cluster: &ClusterRecord, name: &str) -> anyhow::Result<super::inpu
         .find(|s| s.name == name)
         .with_context(|| format!("no server {name}"))?;
     Ok(super::input::ServerRef::new(&s.name, &s.host, s.port))
+}
+
+fn diff_name(donor: &str, target: &str) -> String {
+    format!("{donor}->{target}")
+}
+
+/// Chunks in sequence order, concatenated.
+fn assemble(chunks: &[crate::state::BinlogTailChunk]) -> Vec<u8> {
+    let mut sorted: Vec<_> = chunks.iter().collect();
+    sorted.sort_by_key(|c| c.seq);
+    sorted.iter().flat_map(|c| c.data.iter().copied()).collect()
+}
+
+/// Stores `data` in the Raft log in ≤ 60 KiB chunks: the dead master's tail (`diff: None`)
+/// or a named relay-log diff.
+async fn save_chunks<J: Journal>(
+    journal: &J,
+    cluster: &ClusterRecord,
+    failover: &FailoverRecord,
+    diff: Option<String>,
+    data: &[u8],
+) -> anyhow::Result<()> {
+    for (seq, chunk) in data.chunks(60 * 1024).enumerate() {
+        let (cluster, failover_id, seq, data) = (
+            cluster.spec.name.clone(),
+            failover.id,
+            u32::try_from(seq)?,
+            chunk.to_vec(),
+        );
+        let cmd = match &diff {
+            None => Command::BinlogTailChunk {
+                cluster,
+                failover_id,
+                seq,
+                data,
+            },
+            Some(name) => Command::RelayDiffChunk {
+                cluster,
+                failover_id,
+                name: name.clone(),
+                seq,
+                data,
+            },
+        };
+        if let crate::state::CommandResult::Rejected { reason } = journal.propose(cmd).await? {
+            bail!("the journal refused a chunk: {reason}");
+        }
+    }
+    Ok(())
 }
 
 fn diff_path(dir: &Path, id: u64, donor: &str, target: &str) -> PathBuf {

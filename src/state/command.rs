@@ -113,6 +113,15 @@ pub enum Command {
         seq: u32,
         data: Vec<u8>,
     },
+    /// A piece (≤ 64 KiB) of a relay-log diff cut for one target (`name` identifies the
+    /// diff), kept so a successor leader can apply it after the donor was repointed.
+    RelayDiffChunk {
+        cluster: String,
+        failover_id: u64,
+        name: String,
+        seq: u32,
+        data: Vec<u8>,
+    },
     /// A server became the master; the epoch moves forward by one.
     PromoteMaster {
         cluster: String,
@@ -152,6 +161,7 @@ impl Command {
             Command::FailoverFinished { .. } => "failover_finished",
             Command::AckFailover { .. } => "ack_failover",
             Command::SetInitialMaster { .. } => "set_initial_master",
+            Command::RelayDiffChunk { .. } => "relay_diff_chunk",
             Command::Unknown => "unknown",
         }
     }

@@ -60,6 +60,9 @@ pub struct FailoverRecord {
     pub steps: Vec<FailoverStepRecord>,
     #[serde(default)]
     pub tail: Vec<BinlogTailChunk>,
+    /// Relay-log diffs by name, in chunks.
+    #[serde(default)]
+    pub diffs: BTreeMap<String, Vec<BinlogTailChunk>>,
     #[serde(default)]
     pub finished: Option<(FailoverOutcome, u64)>,
 }
@@ -240,6 +243,7 @@ impl ManagerState {
                     started_by: by,
                     steps: Vec::new(),
                     tail: Vec::new(),
+                    diffs: BTreeMap::new(),
                     finished: None,
                 });
                 while c.failovers.len() > FAILOVERS_KEEP {
@@ -293,6 +297,34 @@ impl ManagerState {
                             return ok("chunk already saved");
                         }
                         f.tail.push(BinlogTailChunk {
+                            seq: *seq,
+                            data: data.clone(),
+                        });
+                        ok("chunk saved")
+                    }
+                }
+            }
+            Command::RelayDiffChunk {
+                cluster,
+                failover_id,
+                name,
+                seq,
+                data,
+            } => {
+                if data.len() > TAIL_CHUNK_MAX {
+                    return rejected(format!(
+                        "relay diff chunk of {} bytes exceeds {TAIL_CHUNK_MAX}",
+                        data.len()
+                    ));
+                }
+                match self.running_failover(cluster, *failover_id) {
+                    Err(reason) => rejected(reason),
+                    Ok(f) => {
+                        let chunks = f.diffs.entry(name.clone()).or_default();
+                        if chunks.iter().any(|c| c.seq == *seq) {
+                            return ok("chunk already saved");
+                        }
+                        chunks.push(BinlogTailChunk {
                             seq: *seq,
                             data: data.clone(),
                         });
