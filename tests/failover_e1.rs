@@ -18,7 +18,7 @@ async fn kill_master_under_writes(name: &str, subnet: u8, gtid: bool) {
     let tb = Arc::new(testbed(name, subnet, &opts).await);
     sql(&tb, 1, "CREATE DATABASE test").await;
     sql(&tb, 1, "CREATE TABLE test.w (id BIGINT PRIMARY KEY)").await;
-    let writer = Writer::start(tb.clone());
+    let writer = Writer::start(tb.clone(), "test.w");
     wait_writes(&writer, 50).await;
 
     tb.sandbox.kill_node(1).await.expect("SIGKILL the master");

@@ -3,11 +3,14 @@
 //! real gRPC on the node's own address), three real `raftmha manager` processes, and the
 //! cluster registered with them. Everything lives in one /24: managers on `.1`–`.3`,
 //! databases and their agents on `.10`–`.12`.
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use mysql_async::prelude::Queryable;
 use raftmha_node::agent::AgentConfig;
 use raftmha_node::agent::config::DbConfig;
 use tokio::sync::oneshot;
@@ -198,5 +201,66 @@ impl Testbed {
             self.managers.stop(id);
         }
         self.sandbox.down().await
+    }
+}
+
+/// Inserts ids 1, 2, ... one transaction each into the master the managers record; an id
+/// counts as acknowledged when its COMMIT returned OK. Stops when `stop` is set.
+pub struct Writer {
+    pub acked: Arc<Mutex<BTreeSet<u64>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Writes into `table` (which has an `id BIGINT PRIMARY KEY` column).
+    pub fn start(tb: Arc<Testbed>, table: &str) -> Writer {
+        let table = table.to_string();
+        let acked = Arc::new(Mutex::new(BTreeSet::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, s) = (acked.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut next = 1u64;
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let Some(master) = tb.cluster().await.and_then(|c| c.master) else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                let Some(i) = Testbed::index_of(&master) else {
+                    return;
+                };
+                let conn = tokio::time::timeout(Duration::from_secs(1), tb.sandbox.conn(i)).await;
+                let Ok(Ok(mut c)) = conn else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                    let q = format!("INSERT INTO {table} (id) VALUES ({next})");
+                    match tokio::time::timeout(Duration::from_secs(2), c.query_drop(q)).await {
+                        Ok(Ok(())) => {
+                            a.lock().unwrap_or_else(|p| p.into_inner()).insert(next);
+                            next += 1;
+                        }
+                        // Unknown outcome: never reuse the id (it may have committed).
+                        _ => {
+                            next += 1;
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        Writer { acked, stop, task }
+    }
+
+    pub fn count(&self) -> usize {
+        self.acked.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub async fn stop(self) -> BTreeSet<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.task.await;
+        self.acked.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

@@ -65,6 +65,9 @@ pub struct FailoverRecord {
     pub diffs: BTreeMap<String, Vec<BinlogTailChunk>>,
     #[serde(default)]
     pub finished: Option<(FailoverOutcome, u64)>,
+    /// The finishing entry's detail: the Failover Report as JSON, or why it failed.
+    #[serde(default)]
+    pub report: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +248,7 @@ impl ManagerState {
                     tail: Vec::new(),
                     diffs: BTreeMap::new(),
                     finished: None,
+                    report: None,
                 });
                 while c.failovers.len() > FAILOVERS_KEEP {
                     c.failovers.pop_front();
@@ -371,7 +375,10 @@ impl ManagerState {
             } => {
                 match self.running_failover(cluster, *failover_id) {
                     Err(reason) => return rejected(reason),
-                    Ok(f) => f.finished = Some((outcome.clone(), at)),
+                    Ok(f) => {
+                        f.finished = Some((outcome.clone(), at));
+                        f.report = Some(detail.clone()).filter(|d| !d.is_empty());
+                    }
                 }
                 if let Some(c) = self.clusters.get_mut(cluster) {
                     c.last_failover = Some(LastFailover {
@@ -385,7 +392,7 @@ impl ManagerState {
                     at,
                     by,
                     Some(cluster),
-                    format!("failover {failover_id} finished: {outcome:?} {detail}"),
+                    format!("failover {failover_id} finished: {outcome:?}"),
                 );
                 ok("finished")
             }

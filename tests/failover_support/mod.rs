@@ -5,10 +5,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
+pub use raftmha::manager::testbed::Writer;
 use raftmha::manager::testbed::{Testbed, TestbedOptions};
 use raftmha::state::FailoverOutcome;
 
@@ -34,65 +34,6 @@ pub async fn ids(tb: &Testbed, node: usize) -> BTreeSet<u64> {
     let v: Vec<u64> = c.query("SELECT id FROM test.w").await.expect("select");
     c.disconnect().await.expect("disconnect");
     v.into_iter().collect()
-}
-
-/// Inserts ids 1, 2, ... one transaction each into the master the managers record; an id
-/// counts as acknowledged when its COMMIT returned OK. Stops when `stop` is set.
-pub struct Writer {
-    pub acked: Arc<Mutex<BTreeSet<u64>>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Writer {
-    pub fn start(tb: Arc<Testbed>) -> Writer {
-        let acked = Arc::new(Mutex::new(BTreeSet::new()));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (a, s) = (acked.clone(), stop.clone());
-        let task = tokio::spawn(async move {
-            let mut next = 1u64;
-            while !s.load(std::sync::atomic::Ordering::Relaxed) {
-                let Some(master) = tb.cluster().await.and_then(|c| c.master) else {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                };
-                let Some(i) = Testbed::index_of(&master) else {
-                    return;
-                };
-                let conn = tokio::time::timeout(Duration::from_secs(1), tb.sandbox.conn(i)).await;
-                let Ok(Ok(mut c)) = conn else {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                };
-                while !s.load(std::sync::atomic::Ordering::Relaxed) {
-                    let q = format!("INSERT INTO test.w (id) VALUES ({next})");
-                    match tokio::time::timeout(Duration::from_secs(2), c.query_drop(q)).await {
-                        Ok(Ok(())) => {
-                            a.lock().expect("lock").insert(next);
-                            next += 1;
-                        }
-                        // Unknown outcome: never reuse the id (it may have committed).
-                        _ => {
-                            next += 1;
-                            break;
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-        });
-        Writer { acked, stop, task }
-    }
-
-    pub fn count(&self) -> usize {
-        self.acked.lock().expect("lock").len()
-    }
-
-    pub async fn stop(self) -> BTreeSet<u64> {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.task.await;
-        self.acked.lock().expect("lock").clone()
-    }
 }
 
 /// Waits until `n` more writes are acknowledged (bounded).
