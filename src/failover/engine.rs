@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use super::exec::{Env, StepOutput, execute};
+use super::exec::{Env, StepOutput, apply_diff_and_tail, execute};
 use super::input::{DeadMaster, FailoverInput, FailoverPolicy, ServerPolicy, ServerRef};
 use super::observe::observe_replicas;
 use super::plan::{Action, FailoverPlan, Step, plan_failover, plan_fencing};
@@ -309,12 +309,22 @@ impl<J: Journal> Run<'_, J> {
         let mut phase = None;
         let mut captured: Option<BinlogCoord> = None;
         results.clear();
-        for step in &plan.steps {
+        let mut fused_with_previous = false;
+        for (i, step) in plan.steps.iter().enumerate() {
             if phase != Some(step.phase) {
                 phase = Some(step.phase);
                 self.say(&step.phase.to_string());
             }
             let name = format!("step.{}", step.id);
+            if std::mem::take(&mut fused_with_previous) {
+                continue;
+            }
+            if let Some(next) = plan.steps.get(i + 1)
+                && self.try_fused_apply(step, next, &mut results).await?
+            {
+                fused_with_previous = true;
+                continue;
+            }
             let out = self
                 .run_step(&name, step, captured.as_ref(), &mut results)
                 .await?;
@@ -338,6 +348,61 @@ impl<J: Journal> Run<'_, J> {
         let report = FailoverReport::from_record(&record);
         self.say("failover complete");
         Ok(report)
+    }
+
+    /// `ApplyRelayDiff` directly followed by `ApplyMasterTail` on the same target, neither
+    /// done yet: both journaled, one agent call. Returns whether it ran.
+    async fn try_fused_apply(
+        &mut self,
+        step: &Step,
+        next: &Step,
+        results: &mut Vec<ReportStep>,
+    ) -> anyhow::Result<bool> {
+        let (Action::ApplyRelayDiff { donor, target }, Action::ApplyMasterTail { target: t2 }) =
+            (&step.action, &next.action)
+        else {
+            return Ok(false);
+        };
+        let names = [format!("step.{}", step.id), format!("step.{}", next.id)];
+        if target != t2 || names.iter().any(|n| self.done.contains_key(n)) {
+            return Ok(false);
+        }
+        for (n, s) in names.iter().zip([step, next]) {
+            self.journal_step(n, StepPhase::Intent, s.action.to_string())
+                .await?;
+        }
+        let started = Instant::now();
+        let (_, failover) = self.record().await?;
+        let outcome = apply_diff_and_tail(self.env, &failover, donor, target).await;
+        failpoint("before-result:ApplyRelayDiff");
+        let output = match outcome {
+            Ok(output) => output,
+            Err(e) => {
+                for n in &names {
+                    let _ = self
+                        .journal_step(n, StepPhase::Result, format!("failed: {e:#}"))
+                        .await;
+                }
+                return Err(e.context(format!("{}; {}", step.action, next.action)));
+            }
+        };
+        let detail = serde_json::to_string(&output)?;
+        for (n, s) in names.iter().zip([step, next]) {
+            self.journal_step(n, StepPhase::Result, detail.clone())
+                .await?;
+            self.done.insert(n.clone(), detail.clone());
+            results.push(ReportStep {
+                step: s.id,
+                status: StepStatus::Done { detail: None },
+            });
+        }
+        self.say(&format!(
+            "  {}; {} ({} ms, one agent call)",
+            step.action,
+            next.action,
+            started.elapsed().as_millis()
+        ));
+        Ok(true)
     }
 
     /// Runs one step unless the journal already holds its result.

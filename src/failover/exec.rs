@@ -400,14 +400,48 @@ fn diff_path(dir: &Path, id: u64, donor: &str, target: &str) -> PathBuf {
     dir.join(format!("fo{id}-diff-{donor}-to-{target}.binlog"))
 }
 
+/// `ApplyRelayDiff` and the `ApplyMasterTail` that follows it on the same target in one
+/// agent call (one client process instead of two: the pieces must be applied in this order
+/// anyway, and the agent skips groups already applied, so a retry is safe).
+pub async fn apply_diff_and_tail(
+    env: &Env,
+    failover: &FailoverRecord,
+    donor: &str,
+    target: &str,
+) -> anyhow::Result<Option<StepOutput>> {
+    let Some(chunks) = failover.diffs.get(&diff_name(donor, target)) else {
+        bail!("the relay-log diff {donor} → {target} is not in the journal");
+    };
+    let diff = diff_path(&env.work_dir, failover.id, donor, target);
+    tokio::fs::write(&diff, assemble(chunks)).await?;
+    let mut files = vec![diff];
+    if !failover.tail.is_empty() {
+        let tail = env
+            .work_dir
+            .join(format!("fo{}-tail-for-{target}.binlog", failover.id));
+        tokio::fs::write(&tail, assemble(&failover.tail)).await?;
+        files.push(tail);
+    }
+    apply_files(env, target, &files).await
+}
+
 async fn apply_on(env: &Env, target: &str, path: &Path) -> anyhow::Result<Option<StepOutput>> {
+    apply_files(env, target, &[path.to_path_buf()]).await
+}
+
+async fn apply_files(
+    env: &Env,
+    target: &str,
+    files: &[PathBuf],
+) -> anyhow::Result<Option<StepOutput>> {
     // The agent applies with the replica threads stopped (the SQL thread would race it);
     // everything received was already applied by WaitRelayLogApplied.
     let s = env.db(target)?;
     let d = dialect(s).await?;
     s.execute(&d.stop_replica()).await?;
     let agent = env.agent(target).await?;
-    let reply = agent.apply_diff(&[path]).await?;
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let reply = agent.apply_diff(&paths).await?;
     if !reply.incomplete.is_empty() {
         bail!(
             "{target}: incomplete transactions in the diff: {:?}",
