@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use super::exec::{Env, StepOutput, apply_diff_and_tail, execute};
 use super::input::{DeadMaster, FailoverInput, FailoverPolicy, ServerPolicy, ServerRef};
 use super::observe::observe_replicas;
-use super::plan::{Action, FailoverPlan, Step, plan_failover, plan_fencing};
+use super::plan::{Action, FailoverPlan, Lane, Step, plan_failover, plan_fencing};
 use super::report::{
     FailoverRecord as ReportRecord, FailoverReport, StepResult as ReportStep, StepStatus,
 };
@@ -117,7 +117,7 @@ pub async fn run_failover<J: Journal>(
         env,
         cluster: cluster.to_string(),
         id: failover_id,
-        done: BTreeMap::new(),
+        done: std::sync::Mutex::new(BTreeMap::new()),
         progress: progress.clone(),
         t0: Instant::now(),
     };
@@ -154,7 +154,7 @@ struct Run<'a, J> {
     cluster: String,
     id: u64,
     /// Journaled results by step name.
-    done: BTreeMap<String, String>,
+    done: std::sync::Mutex<BTreeMap<String, String>>,
     progress: Progress,
     t0: Instant,
 }
@@ -208,7 +208,7 @@ impl<J: Journal> Run<'_, J> {
         let (cluster, failover) = self.record().await?;
         for s in &failover.steps {
             if s.phase == StepPhase::Result {
-                self.done.insert(s.step.clone(), s.detail.clone());
+                self.done_put(&s.step, &s.detail);
             }
         }
         let dead_name = failover.dead_master.clone();
@@ -264,34 +264,31 @@ impl<J: Journal> Run<'_, J> {
 
         // Phase 1 checks are the caller's (quorum, anti-flapping, pause); phase 2: fencing.
         self.say("Phase 2: Dead Master Shutdown / freezing the replicas");
-        let fencing: Vec<Step> = match self.done.get("fence-plan") {
-            Some(json) => serde_json::from_str(json).context("journaled fencing plan")?,
+        let fencing: Vec<Step> = match self.done_get("fence-plan") {
+            Some(json) => serde_json::from_str(&json).context("journaled fencing plan")?,
             None => {
                 let steps = plan_fencing(&observe().await);
                 let json = serde_json::to_string(&steps)?;
                 self.journal_step("fence-plan", StepPhase::Result, json.clone())
                     .await?;
-                self.done.insert("fence-plan".into(), json);
+                self.done_put("fence-plan", &json);
                 steps
             }
         };
         let mut results = Vec::new();
-        for step in &fencing {
-            let name = format!("fence.{}", step.id);
-            self.run_step(&name, step, None, &mut results).await?;
-        }
+        self.run_lanes("fence", &fencing, &mut results).await?;
         failpoint("after-fencing");
 
         self.say("Phase 3: Master Recovery (re-probing the frozen replicas)");
-        let plan: FailoverPlan = match self.done.get("plan") {
-            Some(json) => serde_json::from_str(json).context("journaled plan")?,
+        let plan: FailoverPlan = match self.done_get("plan") {
+            Some(json) => serde_json::from_str(&json).context("journaled plan")?,
             None => {
                 let input = observe().await;
                 let plan = plan_failover(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let json = serde_json::to_string(&plan)?;
                 self.journal_step("plan", StepPhase::Result, json.clone())
                     .await?;
-                self.done.insert("plan".into(), json);
+                self.done_put("plan", &json);
                 plan
             }
         };
@@ -325,9 +322,8 @@ impl<J: Journal> Run<'_, J> {
                 fused_with_previous = true;
                 continue;
             }
-            let out = self
-                .run_step(&name, step, captured.as_ref(), &mut results)
-                .await?;
+            let (out, report) = self.run_step(&name, step, captured.as_ref()).await?;
+            results.push(report);
             if let Some(StepOutput::Position(p)) = out {
                 captured = Some(p);
             }
@@ -364,7 +360,7 @@ impl<J: Journal> Run<'_, J> {
             return Ok(false);
         };
         let names = [format!("step.{}", step.id), format!("step.{}", next.id)];
-        if target != t2 || names.iter().any(|n| self.done.contains_key(n)) {
+        if target != t2 || names.iter().any(|n| self.done_get(n).is_some()) {
             return Ok(false);
         }
         for (n, s) in names.iter().zip([step, next]) {
@@ -390,7 +386,7 @@ impl<J: Journal> Run<'_, J> {
         for (n, s) in names.iter().zip([step, next]) {
             self.journal_step(n, StepPhase::Result, detail.clone())
                 .await?;
-            self.done.insert(n.clone(), detail.clone());
+            self.done_put(n, &detail);
             results.push(ReportStep {
                 step: s.id,
                 status: StepStatus::Done { detail: None },
@@ -405,23 +401,74 @@ impl<J: Journal> Run<'_, J> {
         Ok(true)
     }
 
+    fn done_get(&self, name: &str) -> Option<String> {
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        done.get(name).cloned()
+    }
+
+    fn done_put(&self, name: &str, detail: &str) {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        done.insert(name.to_string(), detail.to_string());
+    }
+
+    /// Runs `steps` (named `<prefix>.<id>`) as the plan's lanes allow: a `Serial` step alone,
+    /// a run of `Server`-lane steps with one task per lane (in order within a lane).
+    async fn run_lanes(
+        &self,
+        prefix: &str,
+        steps: &[Step],
+        results: &mut Vec<ReportStep>,
+    ) -> anyhow::Result<()> {
+        let mut i = 0;
+        while i < steps.len() {
+            let end = if steps[i].lane == Lane::Serial {
+                i + 1
+            } else {
+                steps[i..]
+                    .iter()
+                    .position(|s| s.lane == Lane::Serial)
+                    .map_or(steps.len(), |p| i + p)
+            };
+            let mut lanes: Vec<(&Lane, Vec<&Step>)> = Vec::new();
+            for s in &steps[i..end] {
+                match lanes.iter_mut().find(|(l, _)| *l == &s.lane) {
+                    Some((_, v)) => v.push(s),
+                    None => lanes.push((&s.lane, vec![s])),
+                }
+            }
+            let runs = lanes.into_iter().map(|(_, lane)| async move {
+                let mut out = Vec::new();
+                for s in lane {
+                    let name = format!("{prefix}.{}", s.id);
+                    out.push(self.run_step(&name, s, None).await?.1);
+                }
+                anyhow::Ok(out)
+            });
+            for lane in futures::future::join_all(runs).await {
+                results.extend(lane?);
+            }
+            i = end;
+        }
+        results.sort_by_key(|r| r.step);
+        Ok(())
+    }
+
     /// Runs one step unless the journal already holds its result.
     async fn run_step(
-        &mut self,
+        &self,
         name: &str,
         step: &Step,
         captured: Option<&BinlogCoord>,
-        results: &mut Vec<ReportStep>,
-    ) -> anyhow::Result<Option<StepOutput>> {
-        if let Some(detail) = self.done.get(name) {
-            let output: Option<StepOutput> = serde_json::from_str(detail).unwrap_or(None);
-            results.push(ReportStep {
+    ) -> anyhow::Result<(Option<StepOutput>, ReportStep)> {
+        if let Some(detail) = self.done_get(name) {
+            let output: Option<StepOutput> = serde_json::from_str(&detail).unwrap_or(None);
+            let report = ReportStep {
                 step: step.id,
                 status: StepStatus::Done {
                     detail: Some("done by an earlier leader".into()),
                 },
-            });
-            return Ok(output);
+            };
+            return Ok((output, report));
         }
         self.journal_step(name, StepPhase::Intent, step.action.to_string())
             .await?;
@@ -443,16 +490,16 @@ impl<J: Journal> Run<'_, J> {
                 let detail = serde_json::to_string(&output)?;
                 self.journal_step(name, StepPhase::Result, detail.clone())
                     .await?;
-                self.done.insert(name.into(), detail);
+                self.done_put(name, &detail);
                 self.say(&format!("  {} ({} ms)", step.action, took.as_millis()));
-                results.push(ReportStep {
+                let report = ReportStep {
                     step: step.id,
                     status: match &output {
                         Some(StepOutput::Skipped(why)) => StepStatus::Skipped { why: why.clone() },
                         _ => StepStatus::Done { detail: None },
                     },
-                });
-                Ok(output)
+                };
+                Ok((output, report))
             }
             Err(e) => {
                 let _ = self
