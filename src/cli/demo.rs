@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::{CliError, CliResult};
 use crate::api::server::now_ms;
-use crate::failover::FailoverReport;
+use crate::failover::{FailoverPlan, FailoverReport, Phase};
 use crate::manager::testbed::{CLUSTER, Testbed, TestbedOptions, Writer};
 use crate::sandbox::{Sandbox, render_status_table};
 use crate::state::{ClusterRecord, FailoverOutcome, StepPhase};
@@ -194,6 +194,8 @@ async fn follow_failover(tb: &Testbed, kill_ms: u64) -> anyhow::Result<ClusterRe
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut shown = 0;
     let mut started = false;
+    let mut plan: Option<FailoverPlan> = None;
+    let mut phase: Option<Phase> = None;
     loop {
         if let Some(c) = tb.cluster().await
             && let Some(f) = c.failovers.back()
@@ -209,9 +211,29 @@ async fn follow_failover(tb: &Testbed, kill_ms: u64) -> anyhow::Result<ClusterRe
                 );
             }
             for s in f.steps.iter().skip(shown) {
-                if s.phase == StepPhase::Intent {
-                    println!("  +{:.3}s  {}", at(s.at_ms), s.detail);
+                if s.step == "plan"
+                    && let Ok(p) = serde_json::from_str::<FailoverPlan>(&s.detail)
+                {
+                    plan = Some(p);
+                    continue;
                 }
+                if s.phase != StepPhase::Intent {
+                    continue;
+                }
+                let step_phase = match s.step.strip_prefix("step.") {
+                    None => Some(Phase::Fence),
+                    Some(id) => plan.as_ref().and_then(|p| {
+                        let id: u32 = id.parse().ok()?;
+                        p.steps.iter().find(|st| st.id == id).map(|st| st.phase)
+                    }),
+                };
+                if step_phase.is_some() && step_phase != phase {
+                    phase = step_phase;
+                    if let Some(ph) = phase {
+                        println!("  {ph}");
+                    }
+                }
+                println!("    +{:.3}s  {}", at(s.at_ms), s.detail);
             }
             shown = f.steps.len();
             if let Some((outcome, fin)) = &f.finished {

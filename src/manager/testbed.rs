@@ -208,6 +208,8 @@ impl Testbed {
 /// counts as acknowledged when its COMMIT returned OK. Stops when `stop` is set.
 pub struct Writer {
     pub acked: Arc<Mutex<BTreeSet<u64>>>,
+    /// When each node (sandbox index) first acknowledged a write of this writer.
+    pub first_ack: Arc<Mutex<std::collections::BTreeMap<usize, std::time::Instant>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -218,7 +220,8 @@ impl Writer {
         let table = table.to_string();
         let acked = Arc::new(Mutex::new(BTreeSet::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (a, s) = (acked.clone(), stop.clone());
+        let first_ack = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+        let (a, s, f) = (acked.clone(), stop.clone(), first_ack.clone());
         let task = tokio::spawn(async move {
             let mut next = 1u64;
             while !s.load(std::sync::atomic::Ordering::Relaxed) {
@@ -239,6 +242,10 @@ impl Writer {
                     match tokio::time::timeout(Duration::from_secs(2), c.query_drop(q)).await {
                         Ok(Ok(())) => {
                             a.lock().unwrap_or_else(|p| p.into_inner()).insert(next);
+                            f.lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .entry(i)
+                                .or_insert_with(std::time::Instant::now);
                             next += 1;
                         }
                         // Unknown outcome: never reuse the id (it may have committed).
@@ -251,7 +258,12 @@ impl Writer {
                 }
             }
         });
-        Writer { acked, stop, task }
+        Writer {
+            acked,
+            first_ack,
+            stop,
+            task,
+        }
     }
 
     pub fn count(&self) -> usize {
