@@ -94,3 +94,31 @@ async fn e8_no_master_is_never_promoted_and_candidate_master_is_preferred() {
     );
     tb.down().await.expect("down");
 }
+
+/// Part of E5: a failed-over master that comes back into reach is fenced by the leader
+/// (read_only=ON), even if it restarts writable. (The cut-off-by-iptables half is not here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn e5_a_failed_over_master_that_comes_back_is_made_read_only() {
+    let tb = testbed("e5_comeback", 144, &TestbedOptions::default()).await;
+    create_table(&tb).await;
+    tb.sandbox.kill_node(1).await.expect("kill node1");
+    wait_failover(&tb).await;
+    tb.sandbox.start_node(1).await.expect("restart node1");
+    sql(&tb, 1, "SET GLOBAL read_only = OFF").await;
+    let mut fenced = false;
+    for _ in 0..300 {
+        let mut c = tb.sandbox.conn(1).await.expect("connect");
+        let ro: Option<i64> =
+            mysql_async::prelude::Queryable::query_first(&mut c, "SELECT @@read_only")
+                .await
+                .expect("read_only");
+        c.disconnect().await.expect("disconnect");
+        if ro == Some(1) {
+            fenced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fenced, "the returned old master was not made read-only");
+    tb.down().await.expect("down");
+}

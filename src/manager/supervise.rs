@@ -31,6 +31,52 @@ use crate::state::{ClusterRecord, Command, CommandResult, Request};
 
 /// How often the leader re-evaluates even when nothing is applied (verdict freshness).
 const REEVALUATE: Duration = Duration::from_millis(100);
+/// How often the leader checks that failed-over masters that came back stay read-only.
+const FENCE_SWEEP: Duration = Duration::from_secs(1);
+
+/// A master that was failed over and answers again (it was only cut off, or was restarted)
+/// must not take writes: set `read_only=ON` and kill its client sessions.
+async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path) {
+    let old: BTreeSet<&str> = c
+        .failovers
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.finished,
+                Some((crate::state::FailoverOutcome::Succeeded, _))
+            )
+        })
+        .map(|f| f.dead_master.as_str())
+        .filter(|m| c.master.as_deref() != Some(*m))
+        .collect();
+    if old.is_empty() {
+        return;
+    }
+    let Ok(env) = build_env(&c.spec, work_dir) else {
+        return;
+    };
+    for name in old {
+        let Some(s) = env.servers.get(name) else {
+            continue;
+        };
+        let fence = async {
+            let vars = s.variables().await?;
+            if vars.read_only {
+                return anyhow::Ok(false);
+            }
+            let d = crate::db::Dialect::new(s.version().await?);
+            s.execute(&d.set_read_only(true)).await?;
+            s.kill_client_connections().await?;
+            anyhow::Ok(true)
+        };
+        if let Ok(Ok(true)) = tokio::time::timeout(env.probe_timeout, fence).await {
+            tracing::warn!(
+                cluster = %c.spec.name,
+                "{name}, failed over earlier, is reachable and was writable: fenced (read_only=ON, client sessions killed)"
+            );
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Supervisor {
@@ -115,6 +161,8 @@ impl Supervisor {
         let mut monitors: BTreeMap<String, (String, u64, watch::Sender<bool>)> = BTreeMap::new();
         let mut failovers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
+        let mut last_fence_sweep = tokio::time::Instant::now();
+        let mut fence_sweep: Option<JoinHandle<()>> = None;
         loop {
             if *stop.borrow() {
                 break;
@@ -144,6 +192,19 @@ impl Supervisor {
                 }
             }
             failovers.retain(|_, h| !h.is_finished());
+            if leader
+                && last_fence_sweep.elapsed() >= FENCE_SWEEP
+                && fence_sweep.as_ref().is_none_or(|h| h.is_finished())
+            {
+                last_fence_sweep = tokio::time::Instant::now();
+                let clusters: Vec<ClusterRecord> = state.clusters.values().cloned().collect();
+                let work_dir = self.work_dir.clone();
+                fence_sweep = Some(tokio::spawn(async move {
+                    for c in clusters {
+                        fence_returned_masters(&c, &work_dir).await;
+                    }
+                }));
+            }
             if leader {
                 for (name, c) in &state.clusters {
                     if failovers.contains_key(name) {
