@@ -38,14 +38,25 @@ async fn a_manager_is_added_as_voter_and_another_removed() {
     let out = h.cli(&[follower], &["members", "add", "4", &addr4]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let list = h.cli(&[4], &["members", "list"]);
-    assert!(list.status.success(), "{}", stderr(&list));
-    let text = stdout(&list);
-    assert!(
-        text.lines()
-            .any(|l| l.contains(&addr4) && l.contains("voter")),
-        "{text}"
-    );
+    // Manager 4 lists itself as a voter once it applied the membership change (the leader
+    // acknowledged it already; manager 4 may be a few entries behind).
+    wait_for(
+        "manager 4 to list itself as a voter",
+        Duration::from_secs(10),
+        || {
+            let h = &h;
+            let addr4 = addr4.clone();
+            async move {
+                let list = h.cli(&[4], &["members", "list"]);
+                assert!(list.status.success(), "{}", stderr(&list));
+                stdout(&list)
+                    .lines()
+                    .any(|l| l.contains(&addr4) && l.contains("voter"))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
     let (state, index) = h.client(4).read_state().await.expect("read via 4");
     assert_eq!(state.applied_commands, 100);
     wait_for(

@@ -137,7 +137,7 @@ async fn serve_one(
     let path = target.split('?').next().unwrap_or("");
     let response = match method {
         "GET" | "HEAD" => route(path, &raft.view(), || {
-            let (state, _) = raft.local_state();
+            let (_, state) = raft.local_state();
             let mut text = metrics(&raft.view(), &state);
             engine.render(&mut text);
             text

@@ -1,8 +1,8 @@
-//! `raftmha demo`: the README's main job. Brings up a local MariaDB sandbox, writes through
-//! the master, proves every acknowledged write reached every replica, and tears it down.
-//!
-//! The Failover issue extends this into the full demo (agents, three managers, SIGKILL of the
-//! master, the failover phase by phase); the command and its flags stay the same.
+//! `raftmha demo`: the README's main job. Brings up 3 MariaDB nodes, 3 node agents and 3
+//! managers on loopback, registers the cluster, runs a writer, SIGKILLs the master, shows the
+//! failover as the managers journal it (phase by phase, timed from the kill), verifies every
+//! acknowledged write is on the new master and the remaining replica, prints MHA's Failover
+//! Report and tears everything down (`--keep` keeps the databases).
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,8 +11,15 @@ use anyhow::Context;
 use clap::Args;
 use mysql_async::prelude::Queryable;
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use super::{CliError, CliResult};
-use crate::sandbox::{Sandbox, SandboxGuard, SandboxSpec, render_status_table};
+use crate::api::server::now_ms;
+use crate::failover::{FailoverPlan, FailoverReport, Phase};
+use crate::manager::testbed::{CLUSTER, Testbed, TestbedOptions, Writer};
+use crate::sandbox::{Sandbox, render_status_table};
+use crate::state::{ClusterRecord, FailoverOutcome, StepPhase};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -22,13 +29,13 @@ pub struct DemoArgs {
     /// Address of the first MariaDB node.
     #[arg(long, default_value = "127.0.100.10")]
     pub base_ip: Ipv4Addr,
-    /// Rows the demo writer inserts.
+    /// Writes acknowledged before the master is killed.
     #[arg(long, default_value_t = 200)]
     pub rows: u32,
     /// Use GTID replication.
     #[arg(long)]
     pub gtid: bool,
-    /// Leave the sandbox running at the end (stop it with `raftmha sandbox down --dir DIR`).
+    /// Keep the databases running at the end (stop them with `raftmha sandbox down --dir DIR/db`).
     #[arg(long)]
     pub keep: bool,
 }
@@ -39,73 +46,209 @@ pub async fn run(args: DemoArgs) -> CliResult {
             "--rows must be at least 1"
         )));
     }
+    let [a, b, subnet, _] = args.base_ip.octets();
+    if (a, b) != (127, 0) {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--base-ip must be a 127.0.X.Y address (the demo uses all of 127.0.X.0/24)"
+        )));
+    }
     prepare_dir(&args.dir)?;
-    let mut spec = SandboxSpec::new(&args.dir, 3, args.base_ip);
-    spec.gtid = args.gtid;
-    spec.validate().map_err(CliError::usage)?;
+    let bin = std::env::current_exe().context("locating the raftmha binary")?;
 
     let t0 = Instant::now();
     step(
         t0,
-        "starting 3 MariaDB 10.11 nodes on loopback (node1 master, node2 and node3 replicas)",
+        &format!(
+            "starting 3 MariaDB 10.11 nodes on 127.0.{subnet}.10-12 (node1 master), 3 node agents \
+             and 3 managers on 127.0.{subnet}.1-3; registering cluster {CLUSTER}"
+        ),
     );
-    let sb = SandboxGuard(Sandbox::up(spec).await.context("starting the sandbox")?);
-    println!("{}", render_status_table(&sb.status().await));
+    let opts = TestbedOptions {
+        gtid: args.gtid,
+        ..TestbedOptions::default()
+    };
+    let tb = Arc::new(Testbed::up(&bin, &args.dir, subnet, &opts).await?);
+    println!("{}", render_status_table(&tb.sandbox.status().await));
+    step(t0, "the managers agree node1 is the master and monitor it");
+
+    let mut m = tb.sandbox.conn(1).await?;
+    m.query_drop("CREATE DATABASE demo").await?;
+    m.query_drop(
+        "CREATE TABLE demo.writes (id BIGINT PRIMARY KEY, at TIMESTAMP(6) DEFAULT NOW(6))",
+    )
+    .await?;
+    m.disconnect().await.ok();
+    step(
+        t0,
+        "a writer inserts rows, one transaction each, into the recorded master",
+    );
+    let writer = Writer::start(tb.clone(), "demo.writes");
+    wait_count(&writer, args.rows as usize).await?;
 
     step(
         t0,
         &format!(
-            "writing {} rows on the master, one transaction each",
-            args.rows
+            "{} writes acknowledged; SIGKILL node1 (the master)",
+            writer.count()
         ),
     );
-    let mut m = sb.conn(1).await?;
-    m.query_drop("CREATE DATABASE IF NOT EXISTS demo").await?;
-    m.query_drop("CREATE TABLE IF NOT EXISTS demo.writes (id INT PRIMARY KEY, at TIMESTAMP(6) DEFAULT NOW(6))")
-        .await?;
-    m.query_drop("TRUNCATE demo.writes").await?;
-    for id in 1..=args.rows {
-        m.exec_drop("INSERT INTO demo.writes (id) VALUES (?)", (id,))
-            .await?;
-    }
-    m.disconnect().await.ok();
+    let kill_ms = now_ms();
+    tb.sandbox.kill_node(1).await?;
+    let before_kill = writer.count();
+    let record = follow_failover(&tb, kill_ms).await?;
+    let master = record.master.clone().context("no master recorded")?;
+    wait_count(&writer, before_kill + 20).await?;
+    step(
+        t0,
+        &format!(
+            "the new master {master} accepts the writer's writes (kill → failover finished: {:.2} s)",
+            record
+                .failovers
+                .back()
+                .and_then(|f| f.finished.as_ref())
+                .map_or(0.0, |(_, at)| at.saturating_sub(kill_ms) as f64 / 1000.0)
+        ),
+    );
+    let acked = writer.stop().await;
 
-    step(t0, "waiting for both replicas to apply everything");
-    sb.wait_replicas_caught_up(Duration::from_secs(30)).await?;
-    for node in 1..=3 {
-        let mut c = sb.conn(node).await?;
-        let (count, checksum): (u64, Option<u64>) = c
-            .query_first("SELECT COUNT(*), SUM(CRC32(id)) FROM demo.writes")
-            .await?
-            .unwrap_or((0, None));
-        c.disconnect().await.ok();
-        println!(
-            "  node{node}: {count} rows, checksum {}",
-            checksum.unwrap_or(0)
-        );
-        if count != u64::from(args.rows) {
-            return Err(anyhow::anyhow!(
-                "node{node} has {count} of {} acknowledged rows",
-                args.rows
-            )
-            .into());
+    let new_master = Testbed::index_of(&master).context("unexpected server name")?;
+    let other = if new_master == 2 { 3 } else { 2 };
+    step(
+        t0,
+        &format!(
+            "checking all {} acknowledged writes on node{new_master} and node{other}",
+            acked.len()
+        ),
+    );
+    let on_master = ids(&tb, new_master).await?;
+    let mut on_other = ids(&tb, other).await?;
+    for _ in 0..250 {
+        if on_other == on_master {
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        on_other = ids(&tb, other).await?;
     }
-    println!("{}", render_status_table(&sb.status().await));
-    step(t0, "every acknowledged write is on every replica");
+    let missing: Vec<_> = acked.difference(&on_master).collect();
+    if !missing.is_empty() {
+        return Err(
+            anyhow::anyhow!("acknowledged writes missing on the new master: {missing:?}").into(),
+        );
+    }
+    if on_other != on_master {
+        return Err(anyhow::anyhow!("node{other} did not converge with the new master").into());
+    }
+    println!(
+        "  node{new_master}: {} rows, node{other}: {} rows, every acknowledged write present",
+        on_master.len(),
+        on_other.len()
+    );
+    println!("{}", render_status_table(&tb.sandbox.status().await));
+    if let Some(report) = record
+        .failovers
+        .back()
+        .and_then(|f| f.report.as_deref())
+        .and_then(|json| serde_json::from_str::<FailoverReport>(json).ok())
+    {
+        println!("{}", report.render_text());
+    }
 
+    let Ok(tb) = Arc::try_unwrap(tb) else {
+        return Err(anyhow::anyhow!("the writer still holds the testbed").into());
+    };
     if args.keep {
-        sb.disarm();
+        tb.sandbox.disarm();
         println!(
-            "sandbox kept in {}; stop it with `raftmha sandbox down --dir {}`",
+            "databases kept in {}/db (managers and agents stopped); stop them with `raftmha sandbox down --dir {}/db`",
             args.dir.display(),
             args.dir.display()
         );
     } else {
         step(t0, "tearing down");
-        sb.down().await?;
+        tb.down().await?;
     }
     Ok(())
+}
+
+async fn wait_count(w: &Writer, n: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while w.count() < n {
+        if Instant::now() > deadline {
+            anyhow::bail!("the writer did not reach {n} acknowledged writes");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+async fn ids(tb: &Testbed, node: usize) -> anyhow::Result<BTreeSet<u64>> {
+    let mut c = tb.sandbox.conn(node).await?;
+    let v: Vec<u64> = c.query("SELECT id FROM demo.writes").await?;
+    c.disconnect().await.ok();
+    Ok(v.into_iter().collect())
+}
+
+/// Prints every journal entry of the failover as it is committed, with its time since the
+/// kill, until the failover finishes.
+async fn follow_failover(tb: &Testbed, kill_ms: u64) -> anyhow::Result<ClusterRecord> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut shown = 0;
+    let mut started = false;
+    let mut plan: Option<FailoverPlan> = None;
+    let mut phase: Option<Phase> = None;
+    loop {
+        if let Some(c) = tb.cluster().await
+            && let Some(f) = c.failovers.back()
+        {
+            let at = |ms: u64| ms.saturating_sub(kill_ms) as f64 / 1000.0;
+            if !started {
+                started = true;
+                println!(
+                    "  +{:.3}s  a quorum of managers sees {} dead: failover {} started",
+                    at(f.started_at_ms),
+                    f.dead_master,
+                    f.id
+                );
+            }
+            for s in f.steps.iter().skip(shown) {
+                if s.step == "plan"
+                    && let Ok(p) = serde_json::from_str::<FailoverPlan>(&s.detail)
+                {
+                    plan = Some(p);
+                    continue;
+                }
+                if s.phase != StepPhase::Intent {
+                    continue;
+                }
+                let step_phase = match s.step.strip_prefix("step.") {
+                    None => Some(Phase::Fence),
+                    Some(id) => plan.as_ref().and_then(|p| {
+                        let id: u32 = id.parse().ok()?;
+                        p.steps.iter().find(|st| st.id == id).map(|st| st.phase)
+                    }),
+                };
+                if step_phase.is_some() && step_phase != phase {
+                    phase = step_phase;
+                    if let Some(ph) = phase {
+                        println!("  {ph}");
+                    }
+                }
+                println!("    +{:.3}s  {}", at(s.at_ms), s.detail);
+            }
+            shown = f.steps.len();
+            if let Some((outcome, fin)) = &f.finished {
+                println!("  +{:.3}s  failover finished: {outcome:?}", at(*fin));
+                if *outcome != FailoverOutcome::Succeeded {
+                    anyhow::bail!("the failover did not succeed");
+                }
+                return Ok(c);
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("no failover finished within a minute");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn step(t0: Instant, what: &str) {
@@ -117,9 +260,9 @@ fn prepare_dir(dir: &std::path::Path) -> Result<(), CliError> {
     if !dir.exists() {
         return Ok(());
     }
-    match Sandbox::open(dir) {
+    match Sandbox::open(&dir.join("db")) {
         Ok(old) if !old.running_nodes().is_empty() => Err(CliError::usage(anyhow::anyhow!(
-            "a demo is already running in {}; stop it with `raftmha sandbox down --dir {}`",
+            "a demo is already running in {}; stop it with `raftmha sandbox down --dir {}/db`",
             dir.display(),
             dir.display()
         ))),

@@ -20,6 +20,8 @@
 //!    later steps need (the captured position, the saved tail's chunks) go into the journal.
 //!    [`change_source`] builds each `Repoint`.
 //! 4. Render [`FailoverReport::from_record`] and keep it (text and JSON) in the history.
+pub mod engine;
+pub mod exec;
 pub mod input;
 pub mod observe;
 pub mod plan;

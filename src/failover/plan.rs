@@ -579,6 +579,14 @@ fn recovery_steps(
                     },
                 );
             }
+            // Clients may use the new master from here on (MHA moves the VIP at this point
+            // too): record it and bump the epoch before the other replicas are recovered.
+            b.serial(
+                phase,
+                Action::CompleteFailover {
+                    new_master: nm.clone(),
+                },
+            );
         } else {
             let by = match mode {
                 Mode::Gtid => RepointBy::Gtid,
@@ -603,7 +611,6 @@ fn recovery_steps(
             },
         );
     }
-    b.serial(Phase::Cleanup, Action::CompleteFailover { new_master: nm });
     if input.policy.report_script {
         b.serial(Phase::Cleanup, Action::ReportScript);
     }

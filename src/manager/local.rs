@@ -85,6 +85,11 @@ impl LocalManagers {
         std::fs::write(self.config_path(id), text).expect("write config");
     }
 
+    /// The OS pid of manager `id`, while this harness runs it.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.procs.get(&id).map(Child::id)
+    }
+
     pub fn is_running(&self, id: u64) -> bool {
         self.procs.contains_key(&id)
     }
@@ -107,11 +112,6 @@ impl LocalManagers {
         }
         let child = cmd.spawn().expect("spawn manager");
         self.procs.insert(id, child);
-    }
-
-    /// The pid of running manager `id` (for SIGSTOP/SIGCONT).
-    pub fn pid(&self, id: u64) -> Option<u32> {
-        self.procs.get(&id).map(Child::id)
     }
 
     /// The ids of the configured voters.

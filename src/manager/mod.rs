@@ -3,6 +3,8 @@
 //! listener, bootstraps a new cluster safely, and shuts down gracefully.
 pub mod config;
 pub mod local;
+pub mod supervise;
+pub mod testbed;
 
 use std::time::Duration;
 
@@ -75,10 +77,21 @@ pub async fn run(
         tokio::spawn(auto_initialize(cfg.clone(), op_timeout));
     }
 
+    let (sup_stop_tx, sup_stop_rx) = tokio::sync::watch::channel(false);
+    let supervisor = supervise::Supervisor {
+        handle: handle.clone(),
+        id: cfg.node_id,
+        token: cfg.token.clone(),
+        local_ip,
+        work_dir: cfg.data_dir.join("failover"),
+    };
+    tokio::spawn(supervisor.run(sup_stop_rx));
+
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let stepping_down = handle.clone();
     tokio::spawn(async move {
         shutdown.await;
+        let _ = sup_stop_tx.send(true);
         tracing::info!("shutdown requested");
         // Hand leadership over first: the others do not wait out an election timeout.
         stepping_down.step_down().await;

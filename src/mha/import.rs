@@ -327,6 +327,9 @@ pub fn import(
             repl_user,
             repl_password_file: Some(secret("repl")),
             repl_password_env: None,
+            // MHA has no agent; the operator names the agents' token when deploying them.
+            agent_token_file: None,
+            agent_token_env: None,
         },
         settings,
         servers: specs,

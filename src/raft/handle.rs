@@ -113,11 +113,36 @@ impl RaftHandle {
         }
     }
 
-    /// This manager's copy of the state and its applied index, without a leader round trip
-    /// (for metrics: may lag the leader).
-    pub fn local_state(&self) -> (ManagerState, u64) {
+    /// This manager's applied copy of the replicated state (may lag the leader's) and the
+    /// index it reflects.
+    pub fn local_state(&self) -> (Option<u64>, ManagerState) {
         let (applied, state) = self.state_machine.read();
-        (state, applied.map(|l| l.index).unwrap_or(0))
+        (applied.map(|l| l.index), state)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.metrics().state == ServerState::Leader
+    }
+
+    /// Resolves once an entry past `applied` is applied here or leadership changes from
+    /// `leader`, or after `within` (so time-based rules are re-evaluated).
+    pub async fn changed_since(
+        &self,
+        applied: Option<u64>,
+        leader: bool,
+        within: std::time::Duration,
+    ) {
+        let _ = self
+            .raft
+            .wait(Some(within))
+            .metrics(
+                move |m| {
+                    m.last_applied.map(|l| l.index) != applied
+                        || (m.state == ServerState::Leader) != leader
+                },
+                "state change",
+            )
+            .await;
     }
 
     /// A linearizable (ReadIndex) read of the replicated state.

@@ -48,6 +48,11 @@ pub struct Users {
     pub repl_password_file: Option<String>,
     #[serde(default)]
     pub repl_password_env: Option<String>,
+    /// The node agents' shared token, read by each manager (never replicated itself).
+    #[serde(default)]
+    pub agent_token_file: Option<String>,
+    #[serde(default)]
+    pub agent_token_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -68,6 +73,9 @@ pub struct Settings {
     pub ping_failures: u32,
     /// MHA's anti-flapping window: no second automatic failover within this many minutes.
     pub last_failover_minute: u64,
+    /// Reachable replicas must confirm they no longer receive from the master
+    /// (orchestrator's DeadMaster). Turn off only where replicas cannot see the master.
+    pub replica_confirmation: bool,
     pub master_ip_failover_script: Option<String>,
     /// MHA's `master_ip_online_change_script`, for the online switchover.
     pub master_ip_online_change_script: Option<String>,
@@ -79,9 +87,10 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             ping_type: PingType::Select,
-            ping_interval_ms: 1000,
+            ping_interval_ms: 250,
             ping_failures: 3,
             last_failover_minute: 480,
+            replica_confirmation: true,
             master_ip_failover_script: None,
             master_ip_online_change_script: None,
             shutdown_script: None,
@@ -136,10 +145,10 @@ impl ClusterSpec {
         }
         self.users.validate()?;
         let s = &self.settings;
-        if s.ping_interval_ms < 100 || s.ping_interval_ms > 60_000 {
+        if s.ping_interval_ms < 50 || s.ping_interval_ms > 60_000 {
             return Err(invalid(
                 "settings.ping_interval_ms",
-                "must be between 100 and 60000",
+                "must be between 50 and 60000",
             ));
         }
         if s.ping_failures == 0 {

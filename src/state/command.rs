@@ -87,6 +87,9 @@ pub enum Command {
         verdict: Verdict,
         window_start_ms: u64,
         window_end_ms: u64,
+        /// The cluster epoch the manager was monitoring (older entries: 0).
+        #[serde(default)]
+        master_epoch: u64,
     },
     /// A new failover begins; the reply carries its id.
     FailoverStarted {
@@ -110,6 +113,15 @@ pub enum Command {
         seq: u32,
         data: Vec<u8>,
     },
+    /// A piece (≤ 64 KiB) of a relay-log diff cut for one target (`name` identifies the
+    /// diff), kept so a successor leader can apply it after the donor was repointed.
+    RelayDiffChunk {
+        cluster: String,
+        failover_id: u64,
+        name: String,
+        seq: u32,
+        data: Vec<u8>,
+    },
     /// A server became the master; the epoch moves forward by one.
     PromoteMaster {
         cluster: String,
@@ -126,6 +138,9 @@ pub enum Command {
     },
     /// An operator acknowledged the last failover: the anti-flapping guard is lifted.
     AckFailover { cluster: String },
+    /// The leader found which server is the master of a newly registered cluster (the one
+    /// writable server that replicates from nobody). Only valid while none is recorded.
+    SetInitialMaster { cluster: String, server: String },
     /// A command kind written by a newer binary. Kept so old logs never fail to decode.
     #[serde(other)]
     Unknown,
@@ -145,6 +160,8 @@ impl Command {
             Command::PromoteMaster { .. } => "promote_master",
             Command::FailoverFinished { .. } => "failover_finished",
             Command::AckFailover { .. } => "ack_failover",
+            Command::SetInitialMaster { .. } => "set_initial_master",
+            Command::RelayDiffChunk { .. } => "relay_diff_chunk",
             Command::Unknown => "unknown",
         }
     }

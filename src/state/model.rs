@@ -29,6 +29,9 @@ pub struct LivenessVerdict {
     pub window_end_ms: u64,
     /// When the entry was proposed (the Raft log's clock, not the observer's).
     pub recorded_at_ms: u64,
+    /// The cluster epoch (which master) the manager was monitoring.
+    #[serde(default)]
+    pub master_epoch: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +60,14 @@ pub struct FailoverRecord {
     pub steps: Vec<FailoverStepRecord>,
     #[serde(default)]
     pub tail: Vec<BinlogTailChunk>,
+    /// Relay-log diffs by name, in chunks.
+    #[serde(default)]
+    pub diffs: BTreeMap<String, Vec<BinlogTailChunk>>,
     #[serde(default)]
     pub finished: Option<(FailoverOutcome, u64)>,
+    /// The finishing entry's detail: the Failover Report as JSON, or why it failed.
+    #[serde(default)]
+    pub report: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +199,7 @@ impl ManagerState {
                 verdict,
                 window_start_ms,
                 window_end_ms,
+                master_epoch,
             } => {
                 let Some(c) = self.clusters.get_mut(cluster) else {
                     return rejected(format!("no cluster named {cluster:?}"));
@@ -204,6 +214,7 @@ impl ManagerState {
                         window_start_ms: *window_start_ms,
                         window_end_ms: *window_end_ms,
                         recorded_at_ms: at,
+                        master_epoch: *master_epoch,
                     },
                 );
                 ok("recorded")
@@ -235,7 +246,9 @@ impl ManagerState {
                     started_by: by,
                     steps: Vec::new(),
                     tail: Vec::new(),
+                    diffs: BTreeMap::new(),
                     finished: None,
+                    report: None,
                 });
                 while c.failovers.len() > FAILOVERS_KEEP {
                     c.failovers.pop_front();
@@ -295,6 +308,34 @@ impl ManagerState {
                     }
                 }
             }
+            Command::RelayDiffChunk {
+                cluster,
+                failover_id,
+                name,
+                seq,
+                data,
+            } => {
+                if data.len() > TAIL_CHUNK_MAX {
+                    return rejected(format!(
+                        "relay diff chunk of {} bytes exceeds {TAIL_CHUNK_MAX}",
+                        data.len()
+                    ));
+                }
+                match self.running_failover(cluster, *failover_id) {
+                    Err(reason) => rejected(reason),
+                    Ok(f) => {
+                        let chunks = f.diffs.entry(name.clone()).or_default();
+                        if chunks.iter().any(|c| c.seq == *seq) {
+                            return ok("chunk already saved");
+                        }
+                        chunks.push(BinlogTailChunk {
+                            seq: *seq,
+                            data: data.clone(),
+                        });
+                        ok("chunk saved")
+                    }
+                }
+            }
             Command::PromoteMaster {
                 cluster,
                 server,
@@ -334,7 +375,10 @@ impl ManagerState {
             } => {
                 match self.running_failover(cluster, *failover_id) {
                     Err(reason) => return rejected(reason),
-                    Ok(f) => f.finished = Some((outcome.clone(), at)),
+                    Ok(f) => {
+                        f.finished = Some((outcome.clone(), at));
+                        f.report = Some(detail.clone()).filter(|d| !d.is_empty());
+                    }
                 }
                 if let Some(c) = self.clusters.get_mut(cluster) {
                     c.last_failover = Some(LastFailover {
@@ -348,9 +392,28 @@ impl ManagerState {
                     at,
                     by,
                     Some(cluster),
-                    format!("failover {failover_id} finished: {outcome:?} {detail}"),
+                    format!("failover {failover_id} finished: {outcome:?}"),
                 );
                 ok("finished")
+            }
+            Command::SetInitialMaster { cluster, server } => {
+                let Some(c) = self.clusters.get_mut(cluster) else {
+                    return rejected(format!("no cluster named {cluster:?}"));
+                };
+                if c.master.is_some() {
+                    return rejected(format!("cluster {cluster} already has a master"));
+                }
+                if !c.spec.servers.iter().any(|s| &s.name == server) {
+                    return rejected(format!("cluster {cluster} has no server {server:?}"));
+                }
+                c.master = Some(server.clone());
+                self.audit(
+                    at,
+                    by,
+                    Some(cluster),
+                    format!("{server} found to be the master"),
+                );
+                ok("master recorded")
             }
             Command::AckFailover { cluster } => {
                 let Some(c) = self.clusters.get_mut(cluster) else {
@@ -410,6 +473,8 @@ mod tests {
                 repl_user: "r".into(),
                 repl_password_file: None,
                 repl_password_env: Some("R".into()),
+                agent_token_file: None,
+                agent_token_env: None,
             },
             settings: Settings::default(),
             servers: vec![ServerSpec {

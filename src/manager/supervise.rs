@@ -1,0 +1,538 @@
+//! Detection and failover wired into the daemon.
+//!
+//! Every manager runs one monitor per registered cluster's current master and commits each
+//! verdict report to the Raft log (forwarded to the leader when it is not the leader). The
+//! leader re-evaluates on every applied entry (and at least every 100 ms, because verdicts
+//! go stale with time): a majority of fresh `Dead` verdicts plus the replicas' confirmation
+//! start the journaled failover; an unfinished failover in the journal is resumed.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::auth::AuthToken;
+use crate::api::client::AdminClient;
+use crate::api::server::now_ms;
+use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType, Secret};
+use crate::detect::{
+    Decision, ManagerVerdict, MonitorConfig, QuorumConfig, ReportReason, SystemClock, Verdict,
+    VerdictReport, decide, probe_replicas, run_monitor,
+};
+use crate::failover::ReplicationAccount;
+use crate::failover::engine::{Journal, Progress, run_failover};
+use crate::failover::exec::{Env, Scripts};
+use crate::raft::handle::{NotDone, RaftHandle};
+use crate::state::cluster_file::{self, ClusterSpec};
+use crate::state::{ClusterRecord, Command, CommandResult, Request};
+
+/// How often the leader re-evaluates even when nothing is applied (verdict freshness).
+const REEVALUATE: Duration = Duration::from_millis(100);
+/// How often the leader checks that failed-over masters that came back stay read-only.
+const FENCE_SWEEP: Duration = Duration::from_secs(1);
+
+/// A master that was failed over and answers again (it was only cut off, or was restarted)
+/// must not take writes: set `read_only=ON` and kill its client sessions.
+async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path) {
+    let old: BTreeSet<&str> = c
+        .failovers
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.finished,
+                Some((crate::state::FailoverOutcome::Succeeded, _))
+            )
+        })
+        .map(|f| f.dead_master.as_str())
+        .filter(|m| c.master.as_deref() != Some(*m))
+        .collect();
+    if old.is_empty() {
+        return;
+    }
+    let Ok(env) = build_env(&c.spec, work_dir) else {
+        return;
+    };
+    for name in old {
+        let Some(s) = env.servers.get(name) else {
+            continue;
+        };
+        let fence = async {
+            let vars = s.variables().await?;
+            if vars.read_only {
+                return anyhow::Ok(false);
+            }
+            let d = crate::db::Dialect::new(s.version().await?);
+            s.execute(&d.set_read_only(true)).await?;
+            s.kill_client_connections().await?;
+            anyhow::Ok(true)
+        };
+        if let Ok(Ok(true)) = tokio::time::timeout(env.probe_timeout, fence).await {
+            tracing::warn!(
+                cluster = %c.spec.name,
+                "{name}, failed over earlier, is reachable and was writable: fenced (read_only=ON, client sessions killed)"
+            );
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Supervisor {
+    pub handle: RaftHandle,
+    pub id: u64,
+    pub token: AuthToken,
+    pub local_ip: Option<std::net::IpAddr>,
+    pub work_dir: PathBuf,
+}
+
+/// The Raft log as the engine's journal; proposals on a follower go to the leader.
+#[derive(Clone)]
+pub struct RaftJournal {
+    sup: Supervisor,
+}
+
+impl Journal for RaftJournal {
+    async fn propose(&self, command: Command) -> anyhow::Result<CommandResult> {
+        self.sup.propose(command).await
+    }
+
+    async fn cluster(&self, name: &str) -> anyhow::Result<Option<ClusterRecord>> {
+        let (state, _) = self
+            .sup
+            .handle
+            .read()
+            .await
+            .map_err(|e| anyhow::anyhow!("linearizable read failed: {}", not_done(&e)))?;
+        Ok(state.clusters.get(name).cloned())
+    }
+}
+
+fn not_done(e: &NotDone) -> String {
+    match e {
+        NotDone::NotLeader(l) => format!("not the leader (leader: {l:?})"),
+        NotDone::Failed(m) => m.clone(),
+    }
+}
+
+impl Supervisor {
+    async fn propose(&self, command: Command) -> anyhow::Result<CommandResult> {
+        let req = Request::new(command.clone(), Some(self.id), now_ms());
+        match self.handle.write(req).await {
+            Ok((result, _)) => Ok(result),
+            Err(NotDone::NotLeader(Some((_, Some(addr))))) => {
+                let client = AdminClient::new_from(
+                    &addr,
+                    self.token.clone(),
+                    Duration::from_secs(5),
+                    self.local_ip,
+                )
+                .map_err(|e| anyhow::anyhow!(e))?
+                .forwarding();
+                let (result, _) = client.write(&command).await?;
+                Ok(result)
+            }
+            Err(e) => anyhow::bail!("cannot propose {}: {}", command.kind(), not_done(&e)),
+        }
+    }
+
+    /// Runs until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let (reports_tx, mut reports_rx) =
+            mpsc::channel::<(String, String, u64, VerdictReport)>(256);
+        let reporter = self.clone();
+        tokio::spawn(async move {
+            while let Some((cluster, server, epoch, report)) = reports_rx.recv().await {
+                let cmd = Command::ReportLiveness {
+                    cluster,
+                    server,
+                    manager: reporter.id,
+                    verdict: to_state_verdict(report.verdict),
+                    window_start_ms: report.failing_since.unwrap_or(report.observed_at),
+                    window_end_ms: report.observed_at,
+                    master_epoch: epoch,
+                };
+                if let Err(e) = reporter.propose(cmd).await {
+                    tracing::warn!("verdict not committed: {e:#}");
+                }
+            }
+        });
+        let mut monitors: BTreeMap<String, (String, u64, watch::Sender<bool>)> = BTreeMap::new();
+        let mut failovers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
+        let mut refused: BTreeMap<String, String> = BTreeMap::new();
+        let mut last_fence_sweep = tokio::time::Instant::now();
+        let mut fence_sweep: Option<JoinHandle<()>> = None;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let (applied, state) = self.handle.local_state();
+            let leader = self.handle.is_leader();
+            // Monitors follow the current master of every cluster.
+            monitors.retain(|name, (master, epoch, stop_tx)| {
+                let keep = state.clusters.get(name).is_some_and(|c| {
+                    c.master.as_deref() == Some(master.as_str()) && c.epoch == *epoch
+                });
+                if !keep {
+                    let _ = stop_tx.send(true);
+                }
+                keep
+            });
+            for (name, c) in &state.clusters {
+                let Some(master) = &c.master else { continue };
+                if monitors.contains_key(name) {
+                    continue;
+                }
+                match self.start_monitor(&c.spec, master, c.epoch, reports_tx.clone()) {
+                    Ok(stop_tx) => {
+                        monitors.insert(name.clone(), (master.clone(), c.epoch, stop_tx));
+                    }
+                    Err(e) => tracing::warn!(cluster = %name, "cannot monitor {master}: {e:#}"),
+                }
+            }
+            failovers.retain(|_, h| !h.is_finished());
+            if leader
+                && last_fence_sweep.elapsed() >= FENCE_SWEEP
+                && fence_sweep.as_ref().is_none_or(|h| h.is_finished())
+            {
+                last_fence_sweep = tokio::time::Instant::now();
+                let clusters: Vec<ClusterRecord> = state.clusters.values().cloned().collect();
+                let work_dir = self.work_dir.clone();
+                fence_sweep = Some(tokio::spawn(async move {
+                    for c in clusters {
+                        fence_returned_masters(&c, &work_dir).await;
+                    }
+                }));
+            }
+            if leader {
+                for (name, c) in &state.clusters {
+                    if failovers.contains_key(name) {
+                        continue;
+                    }
+                    let why = self.leader_duty(name, c, &mut failovers).await;
+                    match why {
+                        Some(why) if refused.get(name) != Some(&why) => {
+                            tracing::info!(cluster = %name, "no failover: {why}");
+                            refused.insert(name.clone(), why);
+                        }
+                        Some(_) => {}
+                        None => {
+                            refused.remove(name);
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.handle.changed_since(applied, leader, REEVALUATE) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        for (_, (_, _, s)) in monitors {
+            let _ = s.send(true);
+        }
+    }
+
+    /// What the leader does for one cluster; returns why no failover starts, if the master
+    /// looks dead to someone but no failover may start.
+    async fn leader_duty(
+        &self,
+        name: &str,
+        c: &ClusterRecord,
+        failovers: &mut BTreeMap<String, JoinHandle<()>>,
+    ) -> Option<String> {
+        if c.failovers.iter().any(|f| f.finished.is_none()) {
+            self.spawn_failover(name, &c.spec, failovers);
+            return None;
+        }
+        let Some(master) = &c.master else {
+            if let Err(e) = self.discover_master(&c.spec).await {
+                return Some(format!("master not known yet: {e:#}"));
+            }
+            return None;
+        };
+        let verdicts = manager_verdicts(c, master);
+        if !verdicts.iter().any(|v| v.report.verdict == Verdict::Dead) {
+            return None;
+        }
+        let voters: BTreeSet<u64> = self
+            .handle
+            .view()
+            .members
+            .iter()
+            .filter(|(_, _, voter)| *voter)
+            .map(|(id, _, _)| *id)
+            .collect();
+        let monitor = monitor_config(&c.spec);
+        let mut quorum = quorum_config(&c.spec, &monitor);
+        let now = now_ms();
+        // Managers first (cheap, from the log); only then ask the replicas.
+        quorum.replica_confirmation = false;
+        if let Decision::NotDead(r) = decide(&quorum, &voters, c.epoch, &verdicts, now, &[]) {
+            return Some(format!("{r:?}"));
+        }
+        quorum.replica_confirmation = c.spec.settings.replica_confirmation;
+        let evidence = if quorum.replica_confirmation {
+            let Ok(env) = build_env(&c.spec, &self.work_dir) else {
+                return Some("cannot build connection settings".into());
+            };
+            let Some(m) = c.spec.servers.iter().find(|s| &s.name == master) else {
+                return Some("master not in spec".into());
+            };
+            let replicas: Vec<(String, &MysqlServer)> = env
+                .servers
+                .iter()
+                .filter(|(n, _)| *n != master)
+                .map(|(n, s)| (n.clone(), s))
+                .collect();
+            probe_replicas(&replicas, &m.host, m.port, monitor.check_timeout()).await
+        } else {
+            Vec::new()
+        };
+        match decide(&quorum, &voters, c.epoch, &verdicts, now, &evidence) {
+            Decision::NotDead(r) => return Some(format!("{r:?}")),
+            Decision::MasterDead { supporters, .. } => {
+                if c.paused {
+                    return Some("failover is paused".into());
+                }
+                if let Some(last) = &c.last_failover {
+                    let window = c.spec.settings.last_failover_minute * 60_000;
+                    if !last.acknowledged && now.saturating_sub(last.finished_at_ms) < window {
+                        return Some(format!(
+                            "the last failover ({}) finished less than {} minutes ago and is not \
+                             acknowledged: run `raftmha ack` (MHA's last_failover_minute)",
+                            last.failover_id, c.spec.settings.last_failover_minute
+                        ));
+                    }
+                }
+                tracing::warn!(cluster = %name, ?supporters, "master {master} is dead by quorum");
+            }
+        }
+        self.spawn_failover(name, &c.spec, failovers);
+        None
+    }
+
+    fn spawn_failover(
+        &self,
+        name: &str,
+        spec: &ClusterSpec,
+        failovers: &mut BTreeMap<String, JoinHandle<()>>,
+    ) {
+        let env = match build_env(spec, &self.work_dir) {
+            Ok(env) => env,
+            Err(e) => {
+                tracing::error!(cluster = %name, "cannot fail over: {e:#}");
+                return;
+            }
+        };
+        let journal = RaftJournal { sup: self.clone() };
+        let cluster = name.to_string();
+        let progress: Progress = Arc::new(|line: &str| tracing::info!("{line}"));
+        let task = tokio::spawn(async move {
+            match run_failover(&journal, &env, &cluster, &progress).await {
+                Ok(report) => tracing::info!("\n{}", report.render_text()),
+                Err(e) => tracing::error!(cluster = %cluster, "failover failed: {e:#}"),
+            }
+        });
+        failovers.insert(name.to_string(), task);
+    }
+
+    /// A newly registered cluster's master: the one reachable server replicating from nobody.
+    async fn discover_master(&self, spec: &ClusterSpec) -> anyhow::Result<()> {
+        let env = build_env(spec, &self.work_dir)?;
+        let mut masters = Vec::new();
+        for (name, s) in &env.servers {
+            if let Ok(Ok(None)) = tokio::time::timeout(env.probe_timeout, s.replica_status()).await
+            {
+                masters.push(name.clone());
+            }
+        }
+        let [master] = masters.as_slice() else {
+            anyhow::bail!("expected exactly one server that is not a replica, found {masters:?}");
+        };
+        self.propose(Command::SetInitialMaster {
+            cluster: spec.name.clone(),
+            server: master.clone(),
+        })
+        .await?;
+        Ok(())
+    }
+
+    fn start_monitor(
+        &self,
+        spec: &ClusterSpec,
+        master: &str,
+        epoch: u64,
+        reports: mpsc::Sender<(String, String, u64, VerdictReport)>,
+    ) -> anyhow::Result<watch::Sender<bool>> {
+        let cfg = monitor_config(spec);
+        let m = spec
+            .servers
+            .iter()
+            .find(|s| s.name == master)
+            .context("master not in the cluster spec")?;
+        let (user, password) = admin_credentials(spec)?;
+        let server = MysqlServer::new(ConnectSettings {
+            host: m.host.clone(),
+            port: m.port,
+            user,
+            password,
+            connect_timeout: cfg.check_timeout(),
+            read_timeout: cfg.check_timeout(),
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (tx, mut rx) = mpsc::channel(16);
+        let (cluster, name) = (spec.name.clone(), master.to_string());
+        tokio::spawn(async move {
+            while let Some(report) = rx.recv().await {
+                if reports
+                    .send((cluster.clone(), name.clone(), epoch, report))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            if let Err(e) = run_monitor(&server, &cfg, &SystemClock, tx, stop_rx).await {
+                tracing::error!("monitor not started: {e}");
+            }
+        });
+        Ok(stop_tx)
+    }
+}
+
+fn to_state_verdict(v: Verdict) -> crate::state::Verdict {
+    match v {
+        Verdict::Alive => crate::state::Verdict::Alive,
+        Verdict::Suspect => crate::state::Verdict::Suspect,
+        Verdict::Dead => crate::state::Verdict::Dead,
+    }
+}
+
+/// The managers' latest verdicts about `master`, as the quorum rule reads them.
+fn manager_verdicts(c: &ClusterRecord, master: &str) -> Vec<ManagerVerdict> {
+    let Some(by_manager) = c.verdicts.get(master) else {
+        return Vec::new();
+    };
+    by_manager
+        .iter()
+        .map(|(id, v)| ManagerVerdict {
+            manager: *id,
+            master_epoch: v.master_epoch,
+            report: VerdictReport {
+                verdict: match v.verdict {
+                    crate::state::Verdict::Alive => Verdict::Alive,
+                    crate::state::Verdict::Suspect => Verdict::Suspect,
+                    crate::state::Verdict::Dead => Verdict::Dead,
+                },
+                reason: ReportReason::Changed,
+                observed_at: v.window_end_ms,
+                failing_since: Some(v.window_start_ms),
+                consecutive_failures: 0,
+                last_failure: None,
+            },
+        })
+        .collect()
+}
+
+pub fn monitor_config(spec: &ClusterSpec) -> MonitorConfig {
+    let s = &spec.settings;
+    let interval = Duration::from_millis(s.ping_interval_ms);
+    MonitorConfig {
+        ping_type: match s.ping_type {
+            cluster_file::PingType::Select => PingType::Select,
+            cluster_file::PingType::Connect => PingType::Connect,
+            cluster_file::PingType::Insert => PingType::Insert,
+        },
+        interval,
+        suspect_interval: interval.min(Duration::from_millis(100)),
+        failures_to_dead: s.ping_failures,
+        reaffirm_every: interval.max(Duration::from_millis(1000)),
+    }
+}
+
+fn quorum_config(spec: &ClusterSpec, monitor: &MonitorConfig) -> QuorumConfig {
+    let d = QuorumConfig::default();
+    QuorumConfig {
+        freshness: d
+            .freshness
+            .max(monitor.reaffirm_every + monitor.interval * 3),
+        max_clock_skew: d.max_clock_skew,
+        replica_confirmation: spec.settings.replica_confirmation,
+    }
+}
+
+/// Reads a secret from the named file or environment variable (never from the spec itself).
+fn secret(file: &Option<String>, env: &Option<String>, what: &str) -> anyhow::Result<String> {
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("{what}: reading {f}"))?;
+        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if let Some(v) = env {
+        return std::env::var(v).with_context(|| format!("{what}: environment variable {v}"));
+    }
+    anyhow::bail!("{what}: neither a file nor an environment variable is configured")
+}
+
+fn admin_credentials(spec: &ClusterSpec) -> anyhow::Result<(String, Secret)> {
+    let u = &spec.users;
+    let pw = secret(
+        &u.admin_password_file,
+        &u.admin_password_env,
+        "admin password",
+    )?;
+    Ok((u.admin_user.clone(), Secret::new(pw)))
+}
+
+/// Connections, agents and accounts for the engine, resolved on this manager.
+pub fn build_env(spec: &ClusterSpec, work_dir: &std::path::Path) -> anyhow::Result<Env> {
+    let (user, password) = admin_credentials(spec)?;
+    let u = &spec.users;
+    let repl = secret(
+        &u.repl_password_file,
+        &u.repl_password_env,
+        "replication password",
+    )?;
+    let agent_token = secret(&u.agent_token_file, &u.agent_token_env, "agent token").ok();
+    let mut servers = BTreeMap::new();
+    let mut agents = BTreeMap::new();
+    for s in &spec.servers {
+        servers.insert(
+            s.name.clone(),
+            MysqlServer::new(ConnectSettings {
+                host: s.host.clone(),
+                port: s.port,
+                user: user.clone(),
+                password: password.clone(),
+                connect_timeout: Duration::from_millis(500),
+                read_timeout: Duration::from_secs(30),
+            }),
+        );
+        if let (Some(agent), Some(token)) = (&s.agent, &agent_token) {
+            agents.insert(s.name.clone(), (agent.clone(), token.clone()));
+        }
+    }
+    let work_dir = work_dir.join(&spec.name);
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    Ok(Env {
+        servers,
+        agents,
+        account: ReplicationAccount {
+            user: u.repl_user.clone(),
+            password: Secret::new(repl),
+            connect_retry_secs: Some(1),
+            heartbeat_period: Some(Duration::from_millis(500)),
+        },
+        work_dir,
+        probe_timeout: Duration::from_millis(500),
+        step_timeout: Duration::from_secs(30),
+        scripts: Scripts {
+            master_ip_failover: spec.settings.master_ip_failover_script.clone(),
+            shutdown: spec.settings.shutdown_script.clone(),
+            report: spec.settings.report_script.clone(),
+        },
+    })
+}

@@ -1,0 +1,279 @@
+//! A whole managed deployment on loopback for the demo, integration tests and benchmarks:
+//! a MariaDB sandbox (node1 master), one node agent per database host (in this process,
+//! real gRPC on the node's own address), three real `raftmha manager` processes, and the
+//! cluster registered with them. Everything lives in one /24: managers on `.1`–`.3`,
+//! databases and their agents on `.10`–`.12`.
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use mysql_async::prelude::Queryable;
+use raftmha_node::agent::AgentConfig;
+use raftmha_node::agent::config::DbConfig;
+use tokio::sync::oneshot;
+
+use super::local::LocalManagers;
+use crate::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
+use crate::state::cluster_file::ClusterSpec;
+use crate::state::{ClusterRecord, Command, CommandResult};
+
+pub const AGENT_PORT: u16 = 7600;
+pub const CLUSTER: &str = "app1";
+
+pub struct Testbed {
+    pub sandbox: SandboxGuard,
+    pub managers: LocalManagers,
+    pub dir: PathBuf,
+    agents: Vec<oneshot::Sender<()>>,
+}
+
+/// Options beyond the defaults (extra `[settings]` lines, per-server flags).
+#[derive(Debug, Clone, Default)]
+pub struct TestbedOptions {
+    pub gtid: bool,
+    /// Appended to the cluster file's `[settings]` table.
+    pub settings: String,
+    /// Extra lines per server (index 0 = node1).
+    pub server_extra: [String; 3],
+}
+
+impl Testbed {
+    /// `subnet` selects 127.0.<subnet>.0/24; `bin` is the `raftmha` binary for managers.
+    pub async fn up(
+        bin: &Path,
+        dir: &Path,
+        subnet: u8,
+        opts: &TestbedOptions,
+    ) -> anyhow::Result<Self> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut spec = SandboxSpec::new(dir.join("db"), 3, Ipv4Addr::new(127, 0, subnet, 10));
+        spec.gtid = opts.gtid;
+        spec.timeout = Duration::from_secs(90);
+        let sandbox = SandboxGuard(Sandbox::up(spec).await.context("starting the sandbox")?);
+        let creds = sandbox.credentials().clone();
+        let secrets = dir.join("secrets");
+        std::fs::create_dir_all(&secrets)?;
+        let write_secret = |name: &str, value: &str| -> anyhow::Result<PathBuf> {
+            let p = secrets.join(name);
+            std::fs::write(&p, value)?;
+            Ok(p)
+        };
+        let admin_pw = write_secret("admin.password", &creds.admin_password)?;
+        let repl_pw = write_secret("repl.password", &creds.repl_password)?;
+        let token = write_secret("agent.token", "testbed-agent-token-0123456789")?;
+
+        let mut agents = Vec::new();
+        let mut cluster_file = format!(
+            "name = \"{CLUSTER}\"\n[users]\nadmin_user = \"{}\"\nadmin_password_file = \"{}\"\n\
+             repl_user = \"{}\"\nrepl_password_file = \"{}\"\nagent_token_file = \"{}\"\n\
+             [settings]\n{}\n",
+            creds.admin_user,
+            admin_pw.display(),
+            creds.repl_user,
+            repl_pw.display(),
+            token.display(),
+            opts.settings
+        );
+        for i in 1..=3 {
+            let node = sandbox.node(i)?.clone();
+            let listen = format!("{}:{AGENT_PORT}", node.ip);
+            let cfg = AgentConfig {
+                listen: listen.parse()?,
+                binlog_dir: node.datadir.clone(),
+                binlog_base: "binlog".into(),
+                relay_dir: node.datadir.clone(),
+                relay_base: "relay".into(),
+                workdir: dir.join(format!("agent{i}")),
+                token_file: Some(token.clone()),
+                token_env: None,
+                max_request_bytes: 4 << 20,
+                max_upload_bytes: 1 << 30,
+                call_timeout_secs: 120,
+                mysqld_pid_file: Some(node.pid_file.clone()),
+                allow_stop_mysqld: false,
+                verify_crc: true,
+                db: Some(DbConfig {
+                    host: node.ip.to_string(),
+                    port: node.port,
+                    socket: None,
+                    user: creds.admin_user.clone(),
+                    password_file: Some(admin_pw.clone()),
+                    password_env: None,
+                    client_bindir: None,
+                }),
+                tls: None,
+            };
+            cfg.validate()
+                .map_err(|e| anyhow::anyhow!("agent config: {e}"))?;
+            let (tx, rx) = oneshot::channel::<()>();
+            tokio::spawn(raftmha_node::agent::serve(cfg, async {
+                let _ = rx.await;
+            }));
+            agents.push(tx);
+            cluster_file.push_str(&format!(
+                "[[server]]\nname = \"{}\"\nhost = \"{}\"\nport = {}\nagent = \"{listen}\"\n{}\n",
+                node.name,
+                node.ip,
+                node.port,
+                opts.server_extra[i - 1]
+            ));
+        }
+        let spec = ClusterSpec::parse(&cluster_file)?;
+        let mut managers = LocalManagers::new(bin, &dir.join("managers"), subnet, 3);
+        managers.start_all();
+        managers.wait_leader(&[1, 2, 3]).await;
+        let (reply, _) = managers
+            .client(1)
+            .write(&Command::RegisterCluster {
+                spec: Box::new(spec),
+            })
+            .await?;
+        if let CommandResult::Rejected { reason } = reply {
+            anyhow::bail!("registering the cluster: {reason}");
+        }
+        let tb = Testbed {
+            sandbox,
+            managers,
+            dir: dir.to_path_buf(),
+            agents,
+        };
+        tb.wait_for(
+            "the managers to find node1 as master",
+            Duration::from_secs(30),
+            |c| c.master.as_deref() == Some("node1"),
+        )
+        .await?;
+        Ok(tb)
+    }
+
+    /// The replicated cluster record, read through any answering manager.
+    pub async fn cluster(&self) -> Option<ClusterRecord> {
+        for id in 1..=3 {
+            if !self.managers.is_running(id) {
+                continue;
+            }
+            if let Ok((state, _)) = self
+                .managers
+                .client_with_timeout(id, Duration::from_secs(2))
+                .read_state()
+                .await
+            {
+                return state.clusters.get(CLUSTER).cloned();
+            }
+        }
+        None
+    }
+
+    /// Polls the replicated record every 20 ms until `pred` holds (bounded by `timeout`).
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&ClusterRecord) -> bool,
+    ) -> anyhow::Result<ClusterRecord> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(c) = self.cluster().await
+                && pred(&c)
+            {
+                return Ok(c);
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The sandbox index (1-based) of a server name `nodeK`.
+    pub fn index_of(name: &str) -> Option<usize> {
+        name.strip_prefix("node")?.parse().ok()
+    }
+
+    pub async fn down(mut self) -> anyhow::Result<()> {
+        for a in self.agents.drain(..) {
+            let _ = a.send(());
+        }
+        for id in 1..=3 {
+            self.managers.stop(id);
+        }
+        self.sandbox.down().await
+    }
+}
+
+/// Inserts ids 1, 2, ... one transaction each into the master the managers record; an id
+/// counts as acknowledged when its COMMIT returned OK. Stops when `stop` is set.
+pub struct Writer {
+    pub acked: Arc<Mutex<BTreeSet<u64>>>,
+    /// When each node (sandbox index) first acknowledged a write of this writer.
+    pub first_ack: Arc<Mutex<std::collections::BTreeMap<usize, std::time::Instant>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Writes into `table` (which has an `id BIGINT PRIMARY KEY` column).
+    pub fn start(tb: Arc<Testbed>, table: &str) -> Writer {
+        let table = table.to_string();
+        let acked = Arc::new(Mutex::new(BTreeSet::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let first_ack = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+        let (a, s, f) = (acked.clone(), stop.clone(), first_ack.clone());
+        let task = tokio::spawn(async move {
+            let mut next = 1u64;
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let Some(master) = tb.cluster().await.and_then(|c| c.master) else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                let Some(i) = Testbed::index_of(&master) else {
+                    return;
+                };
+                let conn = tokio::time::timeout(Duration::from_secs(1), tb.sandbox.conn(i)).await;
+                let Ok(Ok(mut c)) = conn else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                    let q = format!("INSERT INTO {table} (id) VALUES ({next})");
+                    match tokio::time::timeout(Duration::from_secs(2), c.query_drop(q)).await {
+                        Ok(Ok(())) => {
+                            a.lock().unwrap_or_else(|p| p.into_inner()).insert(next);
+                            f.lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .entry(i)
+                                .or_insert_with(std::time::Instant::now);
+                            next += 1;
+                        }
+                        // Unknown outcome: never reuse the id (it may have committed).
+                        _ => {
+                            next += 1;
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        Writer {
+            acked,
+            first_ack,
+            stop,
+            task,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.acked.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub async fn stop(self) -> BTreeSet<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.task.await;
+        self.acked.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
