@@ -189,3 +189,51 @@ async fn sigterm_stops_a_leader_gracefully_and_operators_manage_clusters_by_cli(
     let unknown = h.cli(&survivors, &["cluster", "remove", "app1"]);
     assert_eq!(unknown.status.code(), Some(1));
 }
+
+/// Every manager is SIGKILLed right after a write is acknowledged, so the old leader's
+/// `committed` pointer on disk may lag its log by that write. The old leader comes back alone
+/// first: it must not resume leadership from its pre-crash vote and answer a linearizable read
+/// from a state re-applied only up to that stale pointer; a read is served only after an
+/// election, and it contains every acknowledged write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_leader_never_serves_a_read_missing_an_acknowledged_write() {
+    let mut h = harness("restart_leader", 60, 3);
+    h.start_all();
+    let leader = h.wait_leader(&[1, 2, 3]).await;
+    let acknowledged = write_noops(&h, leader, 5).await;
+    for id in [1, 2, 3] {
+        h.kill(id);
+    }
+
+    h.start(leader);
+    let alone = wait_for("the old leader to answer", Duration::from_secs(30), || {
+        let h = &h;
+        async move { h.status(leader).await }
+    })
+    .await;
+    assert_ne!(
+        alone.role, "leader",
+        "a restarted leader resumed leadership without an election (applied index {:?})",
+        alone.applied_index
+    );
+    // A read sent while it is alone, answered once a second manager is back.
+    let early = {
+        let client = h.client(leader);
+        tokio::spawn(async move { client.read_state().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other = [1, 2, 3]
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("another manager");
+    h.start(other);
+    if let Ok((state, _)) = early.await.expect("read task") {
+        assert_eq!(state.applied_commands, acknowledged, "a stale read");
+    }
+    let (state, _) = wait_for("a linearizable read", Duration::from_secs(30), || {
+        let h = &h;
+        async move { h.client(leader).read_state().await.ok() }
+    })
+    .await;
+    assert_eq!(state.applied_commands, acknowledged);
+}

@@ -216,6 +216,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
         // Not flushed: it only speeds up recovery; a stale value is re-learned from the leader.
+        // That holds only because a restarted leader never resumes leadership from its old
+        // vote (`enable_leader_restore: false` in `raft_config`): with a stale `committed` it
+        // would serve ReadIndex reads missing acknowledged writes.
         self.put_meta("committed", &committed)
     }
 

@@ -204,6 +204,13 @@ pub fn raft_config(timing: Timing) -> Result<RaftConfig, openraft::ConfigError> 
         election_timeout_max: timing.election_timeout_max_ms,
         // A node cut off and healed must not bump the term and depose a healthy leader.
         enable_pre_vote: Some(true),
+        // A restarted leader must win a new election (and commit a blank entry of its new
+        // term) before it leads again. openraft's default "leader restore" resumes leadership
+        // at startup with the `committed` read back from the log store, which is not flushed
+        // (see `LogStore::save_committed`), over an in-memory state machine re-applied only up
+        // to that value: its ReadIndex (max of its old term's blank entry and that stale
+        // `committed`) could then serve a linearizable read missing acknowledged writes.
+        enable_leader_restore: Some(false),
         install_snapshot_timeout: 10_000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_every_logs),
         // Keep a tail so a slightly lagging follower catches up from the log, not a snapshot.

@@ -1,9 +1,11 @@
 //! The Raft state machine: applies committed [`Request`]s to [`ManagerState`] in memory.
 //!
 //! Durability comes from the log plus snapshot files: on start the newest snapshot file is
-//! loaded and openraft re-applies committed log entries after it (the log store persists
-//! `committed`). Snapshots are built from a point-in-time copy taken on the state-machine
-//! worker, because openraft builds them concurrently with later `apply` calls.
+//! loaded and openraft re-applies committed log entries after it, up to the `committed`
+//! pointer the log store saved (lazily, so possibly behind: the rest is applied once a newly
+//! elected leader commits, before it serves reads). Snapshots are built from a point-in-time
+//! copy taken on the state-machine worker, because openraft builds them concurrently with
+//! later `apply` calls.
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
