@@ -260,7 +260,9 @@ fn prepare_dir(dir: &std::path::Path) -> Result<(), CliError> {
     if !dir.exists() {
         return Ok(());
     }
-    match Sandbox::open(&dir.join("db")) {
+    // Earlier versions kept the demo's sandbox in DIR itself, this one in DIR/db.
+    let old = Sandbox::open(&dir.join("db")).or_else(|_| Sandbox::open(dir));
+    match old {
         Ok(old) if !old.running_nodes().is_empty() => Err(CliError::usage(anyhow::anyhow!(
             "a demo is already running in {}; stop it with `raftmha sandbox down --dir {}/db`",
             dir.display(),
