@@ -61,9 +61,10 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let dir = opts
-        .out_root
-        .join(format!("{}-seed{}-{stamp}", scenario.name, opts.seed));
+    // Absolute: the agents and managers of the run refuse relative paths in their configs.
+    let out_root = std::path::absolute(&opts.out_root)
+        .with_context(|| format!("cannot resolve {}", opts.out_root.display()))?;
+    let dir = out_root.join(format!("{}-seed{}-{stamp}", scenario.name, opts.seed));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let reproduce = reproduce_command(scenario.name, opts);
     let test = serde_json::json!({
@@ -208,8 +209,14 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
     let caught_up = sb.wait_replicas_caught_up(Duration::from_secs(60)).await;
     let final_master = master.current().await.map(|t| t.node);
     for db in &dbs {
+        // A failed-over old master that came back replicates from nobody and is not part of
+        // the topology until it is rejoined (`raftmha rejoin`): it is read, but not held to
+        // convergence. A replica left pointing anywhere else is still compared (and fails).
+        let source = observe::observe(db).await.source;
         let role = if Some(&db.node) == final_master.as_ref() {
             "master"
+        } else if final_master.is_some() && source.is_none() {
+            "detached"
         } else {
             "replica"
         };

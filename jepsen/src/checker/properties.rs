@@ -276,7 +276,9 @@ fn brief(ids: &[u64]) -> String {
 /// P8: after healing, every node holds the same rows.
 pub fn nodes_converge(history: &[Record]) -> CheckResult {
     const NAME: &str = "nodes_converge";
-    let reads = final_reads(history);
+    let (reads, detached): (Vec<_>, Vec<_>) = final_reads(history)
+        .into_iter()
+        .partition(|(_, role, _, _)| *role != "detached");
     if reads.is_empty() {
         return result(NAME, Verdict::Unknown, vec!["no final reads".into()]);
     }
@@ -293,11 +295,14 @@ pub fn nodes_converge(history: &[Record]) -> CheckResult {
         })
         .collect();
     if diverged.is_empty() {
-        result(
-            NAME,
-            Verdict::Valid,
-            vec![format!("{} nodes equal", reads.len())],
-        )
+        let mut details = vec![format!("{} nodes equal", reads.len())];
+        for (node, _, ids, _) in detached {
+            details.push(format!(
+                "{node}: detached old master ({} rows), awaiting rejoin",
+                ids.len()
+            ));
+        }
+        result(NAME, Verdict::Valid, details)
     } else {
         result(NAME, Verdict::Invalid, diverged)
     }
