@@ -106,7 +106,8 @@ async fn replicates_from(db: &DbEndpoint, source_ip: &str) -> bool {
 }
 
 async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
-    let dir = args.out.join(format!("{kind:?}-{n}").to_lowercase());
+    // Absolute: the agents and managers of the run refuse relative paths in their configs.
+    let dir = std::path::absolute(&args.out)?.join(format!("{kind:?}-{n}").to_lowercase());
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let faults = NetFaults::new(&format!("jb{}", std::process::id()))?;
