@@ -1,6 +1,7 @@
 //! Three real managers with `[tls]` and mutual TLS: they form a cluster over TLS, the CLI
 //! reaches them with the CA and a client certificate, and is refused without them.
 mod manager_support;
+mod tls_support;
 
 use std::path::Path;
 use std::process::Command;
@@ -8,91 +9,12 @@ use std::time::Duration;
 
 use manager_support::{harness, stderr, stdout, wait_for};
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `ca.{crt,key}` and `mgr.{crt,key}` valid for the three managers' addresses, `cli.{crt,key}`.
 fn make_certs(dir: &Path, subnet: u8) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=raftmha-test-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    for (name, san) in [
-        (
-            "mgr",
-            format!("IP:127.0.{subnet}.1,IP:127.0.{subnet}.2,IP:127.0.{subnet}.3"),
-        ),
-        ("cli", "DNS:operator".to_string()),
-    ] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                &format!("/CN={name}"),
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-            ],
-        );
-        std::fs::write(
-            dir.join(format!("{name}.ext")),
-            format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\n"),
-        )
-        .unwrap();
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &format!("{name}.crt"),
-                "-extfile",
-                &format!("{name}.ext"),
-            ],
-        );
-    }
+    tls_support::make_ca(dir, "ca");
+    let mgr = format!("IP:127.0.{subnet}.1,IP:127.0.{subnet}.2,IP:127.0.{subnet}.3");
+    tls_support::make_cert(dir, "ca", "mgr", &mgr);
+    tls_support::make_cert(dir, "ca", "cli", "DNS:operator");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,97 +1,17 @@
 //! The node agent over TLS (rustls) with real certificates made by `openssl`: a client that
 //! trusts the CA gets through, a plain-text client and a client trusting another CA do not,
 //! and with `client_ca_file` set only clients presenting a certificate are served.
+mod tls_support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use raftmha_node::agent::AgentConfig;
 use raftmha_node::agent::client::AgentClient;
 use raftmha_node::tls::{ClientTls, ServerTls};
+use tls_support::{make_ca, make_cert};
 
 const TOKEN: &str = "tls-test-token-0123456789";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and a certificate it signs for `ip` (as an IP subjectAltName), in `dir/<name>.{crt,key}`.
-fn make_ca(dir: &Path, ca: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={ca}"),
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.crt"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-}
-
-fn make_cert(dir: &Path, ca: &str, name: &str, ip: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            &format!("/CN={name}"),
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-        ],
-    );
-    std::fs::write(
-        dir.join(format!("{name}.ext")),
-        format!("subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\n"),
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.crt"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &format!("{name}.crt"),
-            "-extfile",
-            &format!("{name}.ext"),
-        ],
-    );
-}
 
 fn agent_config(dir: &Path, listen: &str, tls: Option<ServerTls>) -> AgentConfig {
     std::fs::write(dir.join("token"), TOKEN).unwrap();
@@ -133,7 +53,7 @@ async fn agent_serves_tls_only_to_clients_that_trust_its_ca() {
     let d = dir("server");
     make_ca(&d, "ca");
     make_ca(&d, "other-ca");
-    make_cert(&d, "ca", "agent", "127.0.39.10");
+    make_cert(&d, "ca", "agent", "IP:127.0.39.10");
     let server = ServerTls {
         cert_file: d.join("agent.crt"),
         key_file: d.join("agent.key"),
@@ -171,8 +91,8 @@ async fn agent_serves_tls_only_to_clients_that_trust_its_ca() {
 async fn mutual_tls_requires_a_client_certificate() {
     let d = dir("mtls");
     make_ca(&d, "ca");
-    make_cert(&d, "ca", "agent", "127.0.39.11");
-    make_cert(&d, "ca", "manager", "127.0.39.1");
+    make_cert(&d, "ca", "agent", "IP:127.0.39.11");
+    make_cert(&d, "ca", "manager", "IP:127.0.39.1");
     let server = ServerTls {
         cert_file: d.join("agent.crt"),
         key_file: d.join("agent.key"),
