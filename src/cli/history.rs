@@ -74,6 +74,10 @@ pub struct History {
 #[derive(Debug, Serialize, PartialEq)]
 pub struct FailoverView {
     pub id: u64,
+    /// `failover`, `manual_failover`, `switchover` or `rejoin`.
+    pub kind: String,
+    /// One line from the operation's report (a switchover's writes-blocked window).
+    pub summary: Option<String>,
     pub dead_master: String,
     pub epoch: u64,
     pub started_at_ms: u64,
@@ -142,6 +146,8 @@ pub fn history(state: &ManagerState, cluster: &str) -> Option<History> {
             };
             FailoverView {
                 id: f.id,
+                kind: f.kind().to_string(),
+                summary: crate::failover::operation::summary(f),
                 dead_master: f.dead_master.clone(),
                 epoch: f.epoch,
                 started_at_ms: f.started_at_ms,
@@ -200,13 +206,17 @@ pub fn render(h: &History) -> String {
             .map(|d| format!(" in {d} ms"))
             .unwrap_or_default();
         out.push_str(&format!(
-            "\nfailover {} of {} (epoch {}): {}{took}, started {}\n",
+            "\n{} {} of {} (epoch {}): {}{took}, started {}\n",
+            f.kind,
             f.id,
             f.dead_master,
             f.epoch,
             f.outcome,
             utc(f.started_at_ms)
         ));
+        if let Some(summary) = &f.summary {
+            out.push_str(&format!("  {summary}\n"));
+        }
         for s in &f.steps {
             let d = s
                 .duration_ms

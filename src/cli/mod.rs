@@ -1,7 +1,9 @@
 //! Command-line surface. Each subcommand lives in its own file; this module only routes.
 //!
 //! Exit codes: 0 success, 1 the operation failed, 2 bad arguments or configuration
-//! (clap also uses 2 for usage errors).
+//! (clap also uses 2 for usage errors). `switch`, `failover` and `rejoin` add 3 (refused,
+//! nothing changed), 4 (switchover rolled back) and 10 (switched, some replicas did not
+//! follow): see [`operation`].
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -10,12 +12,16 @@ pub mod check_nodes;
 pub mod check_repl;
 pub mod cluster;
 pub mod demo;
+pub mod failover;
 pub mod history;
 pub mod import_mha;
 pub mod manager;
 pub mod members;
+pub mod operation;
+pub mod rejoin;
 pub mod sandbox;
 pub mod status;
+pub mod switch;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,6 +65,12 @@ pub enum Command {
     Resume(history::MaintenanceArgs),
     /// Acknowledge the last failover, lifting the anti-flapping guard (same as `cluster ack`).
     Ack(history::MaintenanceArgs),
+    /// Planned switchover from a live master (MHA's masterha_master_switch --master_state=alive).
+    Switch(switch::SwitchArgs),
+    /// Manual failover of a dead master (MHA's masterha_master_switch --master_state=dead).
+    Failover(failover::FailoverArgs),
+    /// Bring an old master back as a replica of the current master (errant-transaction check).
+    Rejoin(rejoin::RejoinArgs),
 }
 
 /// An error whose exit code says whether the caller or the world was at fault.
@@ -115,6 +127,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Pause(args) => history::maintenance(history::Maintenance::Pause, args).await,
             Command::Resume(args) => history::maintenance(history::Maintenance::Resume, args).await,
             Command::Ack(args) => history::maintenance(history::Maintenance::Ack, args).await,
+            Command::Switch(args) => switch::run(args).await,
+            Command::Failover(args) => failover::run(args).await,
+            Command::Rejoin(args) => rejoin::run(args).await,
         }
     });
     match result {

@@ -156,6 +156,11 @@ impl MysqlServer {
         }
     }
 
+    /// Rows of any query (process lists, binlog events), by lower-cased column name.
+    pub async fn query(&self, statement: &Statement) -> Result<Vec<RowMap>, DbError> {
+        self.rows(statement).await
+    }
+
     async fn rows(&self, statement: &Statement) -> Result<Vec<RowMap>, DbError> {
         let shown = statement.to_string();
         self.rows_on(

@@ -223,6 +223,7 @@ impl<J: Journal> Run<'_, J> {
             master_ip_failover_script: spec.settings.master_ip_failover_script.is_some(),
             shutdown_script: spec.settings.shutdown_script.is_some(),
             report_script: spec.settings.report_script.is_some(),
+            forced_new_master: super::operation::forced_new_master(&failover),
             ..FailoverPolicy::default()
         };
         let replicas: Vec<(&MysqlServer, ServerRef, ServerPolicy)> = spec

@@ -24,10 +24,15 @@ pub mod engine;
 pub mod exec;
 pub mod input;
 pub mod observe;
+pub mod op_run;
+pub mod operation;
 pub mod plan;
+pub mod rejoin;
 pub mod repoint;
 pub mod report;
 pub mod select;
+pub mod switchover;
+pub mod switchover_run;
 
 pub use input::{
     DeadMaster, FailoverInput, FailoverPolicy, ReplicaFacts, ReplicaSnapshot, ReplicaState,

@@ -25,6 +25,7 @@ use crate::detect::{
 use crate::failover::ReplicationAccount;
 use crate::failover::engine::{Journal, Progress, run_failover};
 use crate::failover::exec::{Env, Scripts};
+use crate::failover::operation::run_operation;
 use crate::raft::handle::{NotDone, RaftHandle};
 use crate::state::cluster_file::{self, ClusterSpec};
 use crate::state::{ClusterRecord, Command, CommandResult, Request};
@@ -241,8 +242,9 @@ impl Supervisor {
         c: &ClusterRecord,
         failovers: &mut BTreeMap<String, JoinHandle<()>>,
     ) -> Option<String> {
-        if c.failovers.iter().any(|f| f.finished.is_none()) {
-            self.spawn_failover(name, &c.spec, failovers);
+        if let Some(f) = c.failovers.iter().find(|f| f.finished.is_none()) {
+            // An automatic failover to resume, or an operator's operation to run or resume.
+            self.spawn_failover(name, &c.spec, Some(f.clone()), failovers);
             return None;
         }
         let Some(master) = &c.master else {
@@ -308,7 +310,7 @@ impl Supervisor {
                 tracing::warn!(cluster = %name, ?supporters, "master {master} is dead by quorum");
             }
         }
-        self.spawn_failover(name, &c.spec, failovers);
+        self.spawn_failover(name, &c.spec, None, failovers);
         None
     }
 
@@ -316,6 +318,7 @@ impl Supervisor {
         &self,
         name: &str,
         spec: &ClusterSpec,
+        running: Option<crate::state::FailoverRecord>,
         failovers: &mut BTreeMap<String, JoinHandle<()>>,
     ) {
         let env = match build_env(spec, &self.work_dir) {
@@ -329,6 +332,15 @@ impl Supervisor {
         let cluster = name.to_string();
         let progress: Progress = Arc::new(|line: &str| tracing::info!("{line}"));
         let task = tokio::spawn(async move {
+            if let Some(record) = running {
+                match run_operation(&journal, &env, &cluster, &record, &progress).await {
+                    Ok(summary) => tracing::info!("\n{summary}"),
+                    Err(e) => {
+                        tracing::error!(cluster = %cluster, "{} {} failed: {e:#}", record.kind(), record.id)
+                    }
+                }
+                return;
+            }
             match run_failover(&journal, &env, &cluster, &progress).await {
                 Ok(report) => tracing::info!("\n{}", report.render_text()),
                 Err(e) => tracing::error!(cluster = %cluster, "failover failed: {e:#}"),

@@ -141,9 +141,93 @@ pub enum Command {
     /// The leader found which server is the master of a newly registered cluster (the one
     /// writable server that replicates from nobody). Only valid while none is recorded.
     SetInitialMaster { cluster: String, server: String },
+    /// An operator asked for a switchover, a manual failover or a rejoin (`raftmha switch`,
+    /// `failover`, `rejoin`). Opens a journal record like `FailoverStarted`; `server` is the
+    /// current master (switchover, manual failover) or the host to rejoin. The leader runs it.
+    OperationStarted {
+        cluster: String,
+        server: String,
+        epoch: u64,
+        operation: Operation,
+    },
+    /// Promotion inside an operator operation: like `PromoteMaster`, and also refused once
+    /// the operation is finished or has begun rolling back, so a deposed leader that decided
+    /// to go on can never promote after a successor decided to roll back.
+    OperationPromote {
+        cluster: String,
+        failover_id: u64,
+        server: String,
+        expected_epoch: u64,
+    },
     /// A command kind written by a newer binary. Kept so old logs never fail to decode.
     #[serde(other)]
     Unknown,
+}
+
+/// Journal step that marks a switchover as rolling back (see [`Command::OperationPromote`]).
+pub const ROLLBACK_STEP: &str = "sw.rollback";
+
+/// What an operator asked for (MHA's `masterha_master_switch` modes, plus rejoin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    /// `--master_state=alive`: planned switchover from a live master.
+    Switchover {
+        new_master: String,
+        #[serde(default)]
+        orig_master_is_new_slave: bool,
+        #[serde(default)]
+        limits: SwitchLimits,
+    },
+    /// `--master_state=dead`: failover of a master the operator declares dead.
+    ManualFailover {
+        #[serde(default)]
+        new_master: Option<String>,
+        /// Go on even though the master still answers (it is fenced first).
+        #[serde(default)]
+        force: bool,
+    },
+    /// Bring a failed or switched-out old master back as a replica of the current master.
+    Rejoin {
+        /// Rejoin even with errant transactions (they stay on the host: it diverges).
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+impl Operation {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::Switchover { .. } => "switchover",
+            Operation::ManualFailover { .. } => "manual_failover",
+            Operation::Rejoin { .. } => "rejoin",
+        }
+    }
+}
+
+/// MHA's online-switch limits (`masterha_master_switch` flags of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchLimits {
+    /// Refuse when the master runs an update (or holds a transaction) older than this.
+    pub running_updates_limit_secs: u64,
+    /// Refuse when the new master runs any query older than this.
+    pub running_seconds_limit_secs: u64,
+    /// Refuse when a replica is further behind than this (`--seconds_behind_master`).
+    pub max_lag_secs: u64,
+    /// How long the new master may take to execute the old master's last events while
+    /// writes are blocked; past it the switchover rolls back.
+    pub catch_up_timeout_ms: u64,
+}
+
+impl Default for SwitchLimits {
+    fn default() -> Self {
+        SwitchLimits {
+            running_updates_limit_secs: 1,
+            running_seconds_limit_secs: 10,
+            max_lag_secs: 30,
+            catch_up_timeout_ms: 5000,
+        }
+    }
 }
 
 impl Command {
@@ -162,6 +246,8 @@ impl Command {
             Command::AckFailover { .. } => "ack_failover",
             Command::SetInitialMaster { .. } => "set_initial_master",
             Command::RelayDiffChunk { .. } => "relay_diff_chunk",
+            Command::OperationStarted { .. } => "operation_started",
+            Command::OperationPromote { .. } => "operation_promote",
             Command::Unknown => "unknown",
         }
     }

@@ -14,8 +14,12 @@
 pub mod cluster_file;
 mod command;
 mod model;
+mod operation;
 
-pub use command::{Command, CommandResult, FailoverOutcome, REQUEST_VERSION, Request, StepPhase};
+pub use command::{
+    Command, CommandResult, FailoverOutcome, Operation, REQUEST_VERSION, ROLLBACK_STEP, Request,
+    StepPhase, SwitchLimits,
+};
 pub use model::{
     AuditRecord, BinlogTailChunk, ClusterRecord, FailoverRecord, FailoverStepRecord, LastFailover,
     LivenessVerdict, ManagerState, SNAPSHOT_FORMAT_VERSION, Verdict,

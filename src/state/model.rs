@@ -4,14 +4,14 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::cluster_file::ClusterSpec;
-use super::command::{Command, CommandResult, FailoverOutcome, Request, StepPhase};
+use super::command::{Command, CommandResult, FailoverOutcome, Operation, Request, StepPhase};
 
 /// Version of the serialized [`ManagerState`] inside a snapshot.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 
 /// Bounds that keep the state (and thus snapshots) small.
 const AUDIT_KEEP: usize = 1000;
-const FAILOVERS_KEEP: usize = 20;
+pub(super) const FAILOVERS_KEEP: usize = 20;
 const TAIL_CHUNK_MAX: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +68,27 @@ pub struct FailoverRecord {
     /// The finishing entry's detail: the Failover Report as JSON, or why it failed.
     #[serde(default)]
     pub report: Option<String>,
+    /// Set when an operator asked for it (switchover, manual failover, rejoin); `None` for
+    /// an automatic failover. `dead_master` then names the master being replaced (or the
+    /// host to rejoin).
+    #[serde(default)]
+    pub operation: Option<Operation>,
+}
+
+impl FailoverRecord {
+    /// `failover`, `switchover`, `manual_failover` or `rejoin`.
+    pub fn kind(&self) -> &'static str {
+        self.operation.as_ref().map_or("failover", Operation::kind)
+    }
+
+    /// Whether it replaces a dead master (automatic or manual failover): only those arm
+    /// the anti-flapping guard (MHA's online switch does not either).
+    pub fn is_failover(&self) -> bool {
+        matches!(
+            self.operation,
+            None | Some(Operation::ManualFailover { .. })
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +144,7 @@ pub struct ManagerState {
     pub applied_commands: u64,
 }
 
-fn rejected(reason: impl Into<String>) -> CommandResult {
+pub(super) fn rejected(reason: impl Into<String>) -> CommandResult {
     CommandResult::Rejected {
         reason: reason.into(),
     }
@@ -249,6 +270,7 @@ impl ManagerState {
                     diffs: BTreeMap::new(),
                     finished: None,
                     report: None,
+                    operation: None,
                 });
                 while c.failovers.len() > FAILOVERS_KEEP {
                     c.failovers.pop_front();
@@ -340,45 +362,29 @@ impl ManagerState {
                 cluster,
                 server,
                 expected_epoch,
-            } => {
-                let Some(c) = self.clusters.get_mut(cluster) else {
-                    return rejected(format!("no cluster named {cluster:?}"));
-                };
-                if *expected_epoch != c.epoch {
-                    return rejected(format!(
-                        "stale epoch {expected_epoch}: cluster {cluster} is at epoch {}",
-                        c.epoch
-                    ));
-                }
-                if !c.spec.servers.iter().any(|s| &s.name == server) {
-                    return rejected(format!("cluster {cluster} has no server {server:?}"));
-                }
-                c.master = Some(server.clone());
-                c.epoch += 1;
-                let epoch = c.epoch;
-                self.audit(
-                    at,
-                    by,
-                    Some(cluster),
-                    format!("{server} is master (epoch {epoch})"),
-                );
-                CommandResult::Ok {
-                    id: Some(epoch),
-                    message: format!("epoch {epoch}"),
-                }
-            }
+            } => self.promote(at, by, cluster, server, *expected_epoch),
             Command::FailoverFinished {
                 cluster,
                 failover_id,
                 outcome,
                 detail,
             } => {
-                match self.running_failover(cluster, *failover_id) {
+                let (kind, guard) = match self.running_failover(cluster, *failover_id) {
                     Err(reason) => return rejected(reason),
                     Ok(f) => {
                         f.finished = Some((outcome.clone(), at));
                         f.report = Some(detail.clone()).filter(|d| !d.is_empty());
+                        (f.kind(), f.is_failover())
                     }
+                };
+                if !guard {
+                    self.audit(
+                        at,
+                        by,
+                        Some(cluster),
+                        format!("{kind} {failover_id} finished: {outcome:?}"),
+                    );
+                    return ok("finished");
                 }
                 if let Some(c) = self.clusters.get_mut(cluster) {
                     c.last_failover = Some(LastFailover {
@@ -415,6 +421,21 @@ impl ManagerState {
                 );
                 ok("master recorded")
             }
+            Command::OperationStarted {
+                cluster,
+                server,
+                epoch,
+                operation,
+            } => self.operation_started(at, by, cluster, server, *epoch, operation),
+            Command::OperationPromote {
+                cluster,
+                failover_id,
+                server,
+                expected_epoch,
+            } => match self.operation_may_promote(cluster, *failover_id) {
+                Err(reason) => rejected(reason),
+                Ok(()) => self.promote(at, by, cluster, server, *expected_epoch),
+            },
             Command::AckFailover { cluster } => {
                 let Some(c) = self.clusters.get_mut(cluster) else {
                     return rejected(format!("no cluster named {cluster:?}"));
@@ -429,7 +450,47 @@ impl ManagerState {
         }
     }
 
-    fn running_failover(&mut self, cluster: &str, id: u64) -> Result<&mut FailoverRecord, String> {
+    /// A server becomes the master if the proposer saw the current epoch (fencing).
+    fn promote(
+        &mut self,
+        at: u64,
+        by: Option<u64>,
+        cluster: &str,
+        server: &str,
+        expected_epoch: u64,
+    ) -> CommandResult {
+        let Some(c) = self.clusters.get_mut(cluster) else {
+            return rejected(format!("no cluster named {cluster:?}"));
+        };
+        if expected_epoch != c.epoch {
+            return rejected(format!(
+                "stale epoch {expected_epoch}: cluster {cluster} is at epoch {}",
+                c.epoch
+            ));
+        }
+        if !c.spec.servers.iter().any(|s| s.name == server) {
+            return rejected(format!("cluster {cluster} has no server {server:?}"));
+        }
+        c.master = Some(server.to_string());
+        c.epoch += 1;
+        let epoch = c.epoch;
+        self.audit(
+            at,
+            by,
+            Some(cluster),
+            format!("{server} is master (epoch {epoch})"),
+        );
+        CommandResult::Ok {
+            id: Some(epoch),
+            message: format!("epoch {epoch}"),
+        }
+    }
+
+    pub(super) fn running_failover(
+        &mut self,
+        cluster: &str,
+        id: u64,
+    ) -> Result<&mut FailoverRecord, String> {
         let c = self
             .clusters
             .get_mut(cluster)
@@ -445,7 +506,13 @@ impl ManagerState {
         Ok(f)
     }
 
-    fn audit(&mut self, at_ms: u64, by: Option<u64>, cluster: Option<&str>, event: String) {
+    pub(super) fn audit(
+        &mut self,
+        at_ms: u64,
+        by: Option<u64>,
+        cluster: Option<&str>,
+        event: String,
+    ) {
         self.audit.push_back(AuditRecord {
             at_ms,
             by,

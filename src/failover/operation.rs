@@ -1,0 +1,179 @@
+//! Operator operations (`raftmha switch`, `failover`, `rejoin`) on the leader: the CLI opens
+//! a record with [`crate::state::Command::OperationStarted`]; the leader's supervisor finds it
+//! unfinished and calls [`run_operation`], the same path a successor leader takes to resume it.
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::time::timeout;
+
+use super::engine::{Journal, Progress, run_failover};
+use super::exec::Env;
+use super::op_run::OpRun;
+use super::rejoin::run_rejoin;
+use super::switchover_run::run_switchover;
+use crate::db::DbServer;
+use crate::state::{FailoverOutcome, FailoverRecord, Operation, StepPhase};
+
+/// The finishing detail of an operation refused before it changed anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub kind: String,
+    pub outcome: String,
+    pub reasons: Vec<String>,
+}
+
+impl Refusal {
+    pub fn new(kind: &str, reasons: Vec<String>) -> Self {
+        Refusal {
+            kind: kind.into(),
+            outcome: "refused".into(),
+            reasons,
+        }
+    }
+}
+
+/// One line for `raftmha history` from an operation's finishing report.
+pub fn summary(f: &FailoverRecord) -> Option<String> {
+    let report = f.report.as_deref()?;
+    if let Ok(r) = serde_json::from_str::<super::switchover::SwitchReport>(report) {
+        let blocked = r
+            .writes_blocked_ms
+            .map(|ms| format!(", writes blocked {ms} ms"))
+            .unwrap_or_default();
+        return Some(format!(
+            "{:?}: {} → {}{blocked}",
+            r.outcome, r.orig_master, r.new_master
+        ));
+    }
+    if let Ok(r) = serde_json::from_str::<super::rejoin::RejoinReport>(report) {
+        return Some(format!(
+            "{:?}: {} errant event(s){}",
+            r.outcome,
+            r.errant.len(),
+            if r.reasons.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", r.reasons.join("; "))
+            }
+        ));
+    }
+    // Last: serde ignores unknown fields, so the reports above would read as refusals too.
+    if let Ok(r) = serde_json::from_str::<Refusal>(report) {
+        return Some(format!("refused: {}", r.reasons.join("; ")));
+    }
+    None
+}
+
+/// The new master an operator forced (`raftmha failover --new-master`).
+pub fn forced_new_master(f: &FailoverRecord) -> Option<String> {
+    match &f.operation {
+        Some(Operation::ManualFailover { new_master, .. }) => new_master.clone(),
+        _ => None,
+    }
+}
+
+/// Runs (or resumes) operation `record` to its end; returns a one-line summary.
+pub async fn run_operation<J: Journal>(
+    journal: &J,
+    env: &Env,
+    cluster: &str,
+    record: &FailoverRecord,
+    progress: &Progress,
+) -> anyhow::Result<String> {
+    let id = record.id;
+    match &record.operation {
+        None => {
+            let report = run_failover(journal, env, cluster, progress).await?;
+            Ok(report.render_text())
+        }
+        Some(Operation::Switchover { .. }) => {
+            let report = run_switchover(journal, env, cluster, id, progress).await?;
+            Ok(report.render_text())
+        }
+        Some(Operation::Rejoin { .. }) => {
+            match run_rejoin(journal, env, cluster, id, progress).await {
+                Ok(report) => Ok(report.render_text()),
+                // Finished here, or the leader would start it again at once.
+                Err(e) => {
+                    OpRun::new(journal, env, cluster, id, progress)
+                        .finish(FailoverOutcome::Failed, format!("{e:#}"))
+                        .await?;
+                    Err(e)
+                }
+            }
+        }
+        Some(Operation::ManualFailover { new_master, force }) => {
+            if record.steps.is_empty() {
+                let run = OpRun::new(journal, env, cluster, id, progress);
+                let (c, _) = run.record().await?;
+                let reasons =
+                    manual_preflight(env, &c, &record.dead_master, new_master.as_deref(), *force)
+                        .await;
+                if !reasons.is_empty() {
+                    let refusal = Refusal::new("manual_failover", reasons.clone());
+                    run.finish(FailoverOutcome::Aborted, serde_json::to_string(&refusal)?)
+                        .await?;
+                    return Ok(format!("manual failover refused: {}", reasons.join("; ")));
+                }
+                run.journal_step(
+                    "manual.preflight",
+                    StepPhase::Result,
+                    format!(
+                        "{} confirmed by the operator{}",
+                        record.dead_master,
+                        if *force { " (--force)" } else { "" }
+                    ),
+                )
+                .await?;
+            }
+            let report = run_failover(journal, env, cluster, progress).await?;
+            Ok(report.render_text())
+        }
+    }
+}
+
+/// MHA's `--master_state=dead` checks: the master really does not answer (unless `--force`),
+/// and a forced new master is a live replica of it.
+async fn manual_preflight(
+    env: &Env,
+    c: &crate::state::ClusterRecord,
+    dead: &str,
+    new_master: Option<&str>,
+    force: bool,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let limit = env.probe_timeout * 2;
+    if !force
+        && let Some(s) = env.server(dead)
+        && let Ok(Ok(_)) = timeout(limit, s.variables()).await
+    {
+        reasons.push(format!(
+            "{dead} still answers: use `raftmha switch` for a live master, or --force to \
+             fence it (read_only, sessions killed) and fail over anyway"
+        ));
+    }
+    if let Some(nm) = new_master {
+        let dead_ref = c.spec.servers.iter().find(|s| s.name == dead);
+        let check = async {
+            let s = env.server(nm).context("no connection settings")?;
+            let st = s.replica_status().await?.context("it is not a replica")?;
+            let d = dead_ref.context("the dead master is not in the spec")?;
+            if !st.replicates_from(&d.host, d.port) {
+                anyhow::bail!(
+                    "it replicates from {}:{}, not from {dead}",
+                    st.source_host,
+                    st.source_port
+                );
+            }
+            if st.last_sql_errno != 0 {
+                anyhow::bail!("its SQL thread stopped with error {}", st.last_sql_errno);
+            }
+            anyhow::Ok(())
+        };
+        match timeout(limit * 2, check).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => reasons.push(format!("the new master {nm} cannot be promoted: {e:#}")),
+            Err(_) => reasons.push(format!("the new master {nm} does not answer")),
+        }
+    }
+    reasons
+}

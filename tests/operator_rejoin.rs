@@ -1,0 +1,111 @@
+//! `raftmha rejoin` after a switchover without --orig-master-is-new-slave (the old master is
+//! read_only and detached; it comes back clean), and after a manual failover where the old
+//! master took a write while out of the cluster (refused with the errant events listed, then
+//! accepted with --force). IP ranges 127.0.201.0/24 and 127.0.202.0/24.
+mod failover_support;
+mod operator_switch_support;
+
+use std::time::Duration;
+
+use failover_support::{assert_all_acked_on, replicates_from, sql};
+use operator_switch_support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn switch_without_the_flag_then_a_clean_rejoin() {
+    let (tb, writer) = testbed_with_writer("rejoin_clean", 201, true).await;
+    let o = cli(
+        &tb,
+        &[
+            "switch",
+            "--cluster",
+            "app1",
+            "--new-master",
+            "node3",
+            "--yes",
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("switchover done"), "{}", text(&o));
+    writer.wait(50).await;
+    let acked = writer.stop().await;
+    assert_all_acked_on(&tb, 3, &[2], &acked).await;
+    assert!(read_only(&tb, 1).await, "the old master is read_only");
+    assert!(
+        !is_replica(&tb, 1).await,
+        "without the flag it replicates from nobody"
+    );
+    assert!(replicates_from(&tb, 2, 3).await);
+
+    expect_exit(&tb, 0, &["rejoin", "--cluster", "app1", "--host", "node1"]).await;
+    assert_all_acked_on(&tb, 3, &[1, 2], &acked).await;
+    assert!(
+        replicates_from(&tb, 1, 3).await,
+        "node1 replicates from node3"
+    );
+    assert!(read_only(&tb, 1).await);
+    sql(&tb, 3, "INSERT INTO test.w (id) VALUES (100000000)").await;
+    let mut same = false;
+    for _ in 0..200 {
+        if checksum_w(&tb, 1).await == checksum_w(&tb, 3).await {
+            same = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(same, "node1's checksum equals the master's");
+    down(tb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn manual_failover_to_a_chosen_replica_then_an_errant_old_master_is_refused() {
+    let (tb, writer) = testbed_with_writer("rejoin_errant", 202, false).await;
+    // Automatic failover off: the operator decides.
+    expect_exit(&tb, 0, &["pause", "--cluster", "app1"]).await;
+    tb.sandbox.kill_node(1).await.expect("SIGKILL the master");
+    let o = cli(
+        &tb,
+        &[
+            "failover",
+            "--cluster",
+            "app1",
+            "--dead-master",
+            "node1",
+            "--new-master",
+            "node3",
+            "--yes",
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    writer.wait(50).await;
+    let acked = writer.stop().await;
+    assert_all_acked_on(&tb, 3, &[2], &acked).await;
+    let c = tb.cluster().await.expect("state");
+    assert_eq!(c.master.as_deref(), Some("node3"), "the forced new master");
+
+    // The old master comes back and takes a write nobody else has.
+    tb.sandbox.start_node(1).await.expect("restart node1");
+    sql(&tb, 1, "INSERT INTO test.w (id) VALUES (900000001)").await;
+    let o = expect_exit(&tb, 3, &["rejoin", "--cluster", "app1", "--host", "node1"]).await;
+    assert!(text(&o).contains("errant"), "{}", text(&o));
+    assert!(
+        text(&o).contains("Write_rows") || text(&o).contains("Query"),
+        "{}",
+        text(&o)
+    );
+    assert!(!is_replica(&tb, 1).await, "refused: nothing changed");
+
+    let o = cli(
+        &tb,
+        &["rejoin", "--cluster", "app1", "--host", "node1", "--force"],
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        replicates_from(&tb, 1, 3).await,
+        "forced: node1 replicates from node3"
+    );
+    assert!(read_only(&tb, 1).await);
+    down(tb).await;
+}
