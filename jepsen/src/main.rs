@@ -86,6 +86,8 @@ enum BenchCommand {
     Failover(raftmha_jepsen::bench::failover::FailoverArgs),
     /// Failover with the manager leader SIGKILLed once the failover started.
     LeaderCrash(raftmha_jepsen::bench::failover::FailoverArgs),
+    /// Planned switchovers under a writer: writes-blocked window, time to writable, lost writes.
+    Switchover(raftmha_jepsen::bench::switchover::SwitchoverArgs),
 }
 
 fn main() -> ExitCode {
@@ -152,6 +154,15 @@ fn main() -> ExitCode {
         }
         Command::Bench(BenchCommand::Failover(args)) => {
             bench_failover(&runtime, Kind::Failover, args)
+        }
+        Command::Bench(BenchCommand::Switchover(args)) => {
+            match runtime.block_on(raftmha_jepsen::bench::switchover::main(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Command::Bench(BenchCommand::LeaderCrash(args)) => {
             bench_failover(&runtime, Kind::LeaderCrash, args)

@@ -125,6 +125,16 @@ impl<'a, J: Journal> OpRun<'a, J> {
         }
     }
 
+    /// Records how long an unjournaled phase took (for the report).
+    pub fn timed(&self, phase: &str, started: Instant) {
+        if let Ok(mut p) = self.phases.lock() {
+            p.push(PhaseTiming {
+                phase: phase.to_string(),
+                ms: started.elapsed().as_millis() as u64,
+            });
+        }
+    }
+
     pub fn phases(&self) -> Vec<PhaseTiming> {
         self.phases.lock().map(|p| p.clone()).unwrap_or_default()
     }

@@ -41,6 +41,8 @@ use crate::state::{
 struct Positions {
     orig: BinlogCoord,
     new: Option<BinlogCoord>,
+    #[serde(default)]
+    sessions_killed: usize,
 }
 
 fn number(row: &crate::db::status::RowMap, name: &str) -> u64 {
@@ -240,7 +242,7 @@ pub async fn run_switchover<J: Journal>(
     };
     run.journal_step("sw.plan", StepPhase::Result, serde_json::to_string(&plan)?)
         .await?;
-    match block_and_catch_up(&run, &plan, &c).await {
+    match block_and_catch_up(&run, &plan, &c, f.epoch).await {
         Ok(blocked_at) => roll_forward(&run, &plan, Some(blocked_at)).await,
         Err(e) => rollback(&run, &orig, &new_master, Some(&plan), &format!("{e:#}")).await,
     }
@@ -251,6 +253,7 @@ async fn block_and_catch_up<J: Journal>(
     run: &OpRun<'_, J>,
     plan: &SwitchPlan,
     c: &ClusterRecord,
+    epoch: u64,
 ) -> anyhow::Result<Instant> {
     let env = run.env;
     let script = c.spec.settings.master_ip_online_change_script.clone();
@@ -272,91 +275,71 @@ async fn block_and_catch_up<J: Journal>(
     let orig = env.server(&plan.orig.name).context("old master")?;
     let new = env.server(&plan.new.name).context("new master")?;
     let blocked_at = Instant::now();
+    let limit = std::time::Duration::from_millis(plan.limits.catch_up_timeout_ms);
+    // One journal step (intent before the first side effect, result with both positions):
+    // every Raft round trip here adds to the window in which writes are blocked.
     run.step(
-        "sw.block",
-        &format!("{}: read_only=ON, kill client sessions", plan.orig),
+        "sw.catch-up",
+        &format!(
+            "{}: read_only=ON, kill client sessions, final position; {} executes up to it, \
+             stops replicating, position",
+            plan.orig, plan.new
+        ),
         async {
             let d = dialect(orig).await?;
             timeout(env.step_timeout, orig.execute(&d.set_read_only(true)))
                 .await
                 .context("SET GLOBAL read_only=ON timed out")??;
-            let killed = orig.kill_client_connections().await?;
-            anyhow::Ok(format!("{} client sessions killed", killed.len()))
+            let killed = orig.kill_client_connections().await?.len();
+            failpoint("switch-after-block");
+            let orig_pos = orig
+                .master_status()
+                .await?
+                .context("binary logging is off")?
+                .coord;
+            let d = dialect(new).await?;
+            let (wait, kind) = d.wait_for_position(&orig_pos, limit);
+            match new.wait(&wait, kind, limit).await? {
+                WaitOutcome::Reached => {}
+                other => bail!(
+                    "{} did not execute up to {orig_pos} within {limit:?}: {other:?}",
+                    plan.new
+                ),
+            }
+            new.execute(&d.stop_replica()).await?;
+            let st = new
+                .master_status()
+                .await?
+                .context("binary logging is off")?;
+            anyhow::Ok(Positions {
+                orig: orig_pos,
+                new: Some(st.coord),
+                sessions_killed: killed,
+            })
         },
     )
     .await?;
-    failpoint("switch-after-block");
-    let orig_pos = run
-        .step(
-            "sw.capture-orig",
-            &format!("{}: final binlog position", plan.orig),
-            async {
-                let st = orig
-                    .master_status()
-                    .await?
-                    .context("binary logging is off")?;
-                anyhow::Ok(st.coord)
-            },
-        )
-        .await?;
-    let limit = std::time::Duration::from_millis(plan.limits.catch_up_timeout_ms);
-    let new_pos = run
-        .step(
-            "sw.catch-up",
-            &format!(
-                "{}: execute up to {orig_pos}, stop replicating, read position",
-                plan.new
-            ),
-            async {
-                let d = dialect(new).await?;
-                let (wait, kind) = d.wait_for_position(&orig_pos, limit);
-                match new.wait(&wait, kind, limit).await? {
-                    WaitOutcome::Reached => {}
-                    other => bail!(
-                        "{} did not execute up to {orig_pos} within {limit:?}: {other:?}",
-                        plan.new
-                    ),
-                }
-                new.execute(&d.stop_replica()).await?;
-                let st = new
-                    .master_status()
-                    .await?
-                    .context("binary logging is off")?;
-                anyhow::Ok(Positions {
-                    orig: orig_pos.clone(),
-                    new: Some(st.coord),
-                })
-            },
-        )
-        .await?;
     failpoint("switch-before-promote");
-    let (c, f) = run.record().await?;
+    // The promotion entry is itself the journal record of this step.
+    let started = Instant::now();
     let reply = run
-        .step(
-            "sw.promote",
-            &format!("record {} as master, bump the epoch", plan.new),
-            async {
-                match run
-                    .journal
-                    .propose(Command::OperationPromote {
-                        cluster: run.cluster.clone(),
-                        failover_id: run.id,
-                        server: plan.new.name.clone(),
-                        expected_epoch: f.epoch,
-                    })
-                    .await?
-                {
-                    CommandResult::Rejected { reason } => bail!("promotion refused: {reason}"),
-                    _ => anyhow::Ok(format!(
-                        "{} is master after epoch {}",
-                        plan.new.name, c.epoch
-                    )),
-                }
-            },
-        )
-        .await;
-    reply?;
-    let _ = new_pos;
+        .journal
+        .propose(Command::OperationPromote {
+            cluster: run.cluster.clone(),
+            failover_id: run.id,
+            server: plan.new.name.clone(),
+            expected_epoch: epoch,
+        })
+        .await?;
+    if let CommandResult::Rejected { reason } = reply {
+        bail!("promotion refused: {reason}");
+    }
+    run.timed("sw.promote", started);
+    run.say(&format!(
+        "  {} recorded as master (epoch {})",
+        plan.new.name,
+        epoch + 1
+    ));
     Ok(blocked_at)
 }
 
@@ -403,17 +386,19 @@ async fn roll_forward<J: Journal>(
             .push(("master_ip_online_change_script".into(), format!("{e:#}")));
     }
     let new = env.server(&plan.new.name).context("new master")?;
-    run.step(
+    // No intent entry: it would sit inside the blocked window, and a successor rolling
+    // forward sets read_only=OFF again anyway (idempotent).
+    let started = Instant::now();
+    let d = dialect(new).await?;
+    new.execute(&d.set_read_only(false)).await?;
+    report.writes_blocked_ms = blocked_at.map(|t| t.elapsed().as_millis() as u64);
+    run.timed("sw.enable-writes", started);
+    run.journal_step(
         "sw.enable-writes",
-        &format!("{}: read_only=OFF", plan.new),
-        async {
-            let d = dialect(new).await?;
-            new.execute(&d.set_read_only(false)).await?;
-            anyhow::Ok(())
-        },
+        StepPhase::Result,
+        format!("{}: read_only=OFF", plan.new),
     )
     .await?;
-    report.writes_blocked_ms = blocked_at.map(|t| t.elapsed().as_millis() as u64);
     if let Some(ms) = report.writes_blocked_ms {
         run.say(&format!("writes unblocked on {} after {ms} ms", plan.new));
     }

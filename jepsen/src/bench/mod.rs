@@ -1,6 +1,7 @@
 //! Benchmarks that measure raftmha against its targets (DESIGN §8) on real processes.
 pub mod election;
 pub mod failover;
+pub mod switchover;
 
 /// p-th percentile (nearest rank) of sorted samples.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
