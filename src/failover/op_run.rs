@@ -107,12 +107,7 @@ impl<'a, J: Journal> OpRun<'a, J> {
                 let detail = serde_json::to_string(&v)?;
                 self.journal_step(step, StepPhase::Result, detail).await?;
                 self.say(&format!("  {what} ({ms} ms)"));
-                if let Ok(mut p) = self.phases.lock() {
-                    p.push(PhaseTiming {
-                        phase: step.to_string(),
-                        ms,
-                    });
-                }
+                self.timed(step, started);
                 Ok(v)
             }
             Err(e) => {

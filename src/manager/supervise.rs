@@ -38,6 +38,10 @@ const FENCE_SWEEP: Duration = Duration::from_secs(1);
 /// A master that was failed over and answers again (it was only cut off, or was restarted)
 /// must not take writes: set `read_only=ON` and kill its client sessions.
 async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path) {
+    // A running switchover may be making one of them the master right now.
+    if c.failovers.iter().any(|f| f.finished.is_none()) {
+        return;
+    }
     let old: BTreeSet<&str> = c
         .failovers
         .iter()
