@@ -1,6 +1,7 @@
 //! `raftmha failover` (MHA's --master_state=dead): refused while the master answers, then a
 //! manual failover of a SIGKILLed master with automatic failover paused, the engine choosing
-//! the new master. IP range 127.0.203.0/24, directories under /tmp/rmha-switch/.
+//! the new master; `--force` on a live master fences it first. IP ranges 127.0.203.0/24 and
+//! 127.0.206.0/24, directories under /tmp/rmha-switch/.
 mod failover_support;
 mod operator_switch_support;
 
@@ -98,5 +99,35 @@ async fn manual_failover_of_a_killed_master_and_refusal_while_it_answers() {
         c.paused,
         "still paused: the manual failover does not resume"
     );
+    down(tb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forced_manual_failover_of_a_live_master_fences_it_first() {
+    let (tb, writer) = testbed_with_writer("manual_failover_force", 206, true).await;
+    let o = expect_exit(
+        &tb,
+        0,
+        &[
+            "failover",
+            "--cluster",
+            "app1",
+            "--dead-master",
+            "node1",
+            "--new-master",
+            "node2",
+            "--force",
+            "--yes",
+        ],
+    )
+    .await;
+    assert!(text(&o).contains("node2"), "{}", text(&o));
+    writer.wait(50).await;
+    let acked = writer.stop().await;
+    assert!(read_only(&tb, 1).await, "the live old master was fenced");
+    assert_all_acked_on(&tb, 2, &[3], &acked).await;
+    assert!(replicates_from(&tb, 3, 2).await);
+    let c = tb.cluster().await.expect("state");
+    assert_eq!((c.master.as_deref(), c.epoch), (Some("node2"), 1));
     down(tb).await;
 }

@@ -6,6 +6,7 @@ mod failover_support;
 mod operator_switch_support;
 
 use failover_support::{assert_all_acked_on, replicates_from};
+use mysql_async::prelude::Queryable;
 use operator_switch_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -57,6 +58,36 @@ async fn switch_under_writes_with_the_old_master_as_new_replica() {
         text(&o)
     );
 
+    // A transaction holding uncommitted changes for longer than running_updates_limit (1 s)
+    // makes the preflight refuse: exit 3, the master untouched.
+    let mut open_trx = tb.sandbox.conn(1).await.expect("connect");
+    open_trx.query_drop("BEGIN").await.expect("begin");
+    open_trx
+        .query_drop("INSERT INTO test.w (id) VALUES (999999999)")
+        .await
+        .expect("insert");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let o = expect_exit(
+        &tb,
+        3,
+        &[
+            "switch",
+            "--cluster",
+            "app1",
+            "--new-master",
+            "node2",
+            "--yes",
+        ],
+    )
+    .await;
+    assert!(text(&o).contains("uncommitted changes"), "{}", text(&o));
+    open_trx.query_drop("ROLLBACK").await.expect("rollback");
+    open_trx.disconnect().await.expect("disconnect");
+    assert!(
+        !read_only(&tb, 1).await,
+        "refused: the master still takes writes"
+    );
+
     let o = cli(
         &tb,
         &[
@@ -99,7 +130,11 @@ async fn switch_under_writes_with_the_old_master_as_new_replica() {
 
     let o = expect_exit(&tb, 0, &["history", "--cluster", "app1"]).await;
     let h = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(h.contains("switchover 1 of node1"), "{h}");
+    assert!(h.contains("switchover 2 of node1"), "{h}");
+    assert!(
+        h.contains("refused"),
+        "the refused switchover is in the history too: {h}"
+    );
     assert!(h.contains("writes blocked"), "{h}");
     down(tb).await;
 }

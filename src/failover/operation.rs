@@ -39,15 +39,22 @@ pub fn summary(f: &FailoverRecord) -> Option<String> {
             .writes_blocked_ms
             .map(|ms| format!(", writes blocked {ms} ms"))
             .unwrap_or_default();
+        let why = if r.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.reasons.join("; "))
+        };
         return Some(format!(
-            "{:?}: {} → {}{blocked}",
-            r.outcome, r.orig_master, r.new_master
+            "{}: {} → {}{blocked}{why}",
+            format!("{:?}", r.outcome).to_lowercase(),
+            r.orig_master,
+            r.new_master
         ));
     }
     if let Ok(r) = serde_json::from_str::<super::rejoin::RejoinReport>(report) {
         return Some(format!(
-            "{:?}: {} errant event(s){}",
-            r.outcome,
+            "{}: {} errant event(s){}",
+            format!("{:?}", r.outcome).to_lowercase(),
             r.errant.len(),
             if r.reasons.is_empty() {
                 String::new()
