@@ -11,7 +11,7 @@ pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 
 /// Bounds that keep the state (and thus snapshots) small.
 const AUDIT_KEEP: usize = 1000;
-pub(super) const FAILOVERS_KEEP: usize = 20;
+const FAILOVERS_KEEP: usize = 20;
 const TAIL_CHUNK_MAX: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +73,35 @@ pub struct FailoverRecord {
     /// host to rejoin).
     #[serde(default)]
     pub operation: Option<Operation>,
+}
+
+impl ClusterRecord {
+    /// Opens failover (or operation) `id`'s journal record; keeps the last `FAILOVERS_KEEP`.
+    pub(super) fn open_record(
+        &mut self,
+        id: u64,
+        dead_master: &str,
+        epoch: u64,
+        (at, by): (u64, Option<u64>),
+        operation: Option<Operation>,
+    ) {
+        self.failovers.push_back(FailoverRecord {
+            id,
+            dead_master: dead_master.to_string(),
+            epoch,
+            started_at_ms: at,
+            started_by: by,
+            steps: Vec::new(),
+            tail: Vec::new(),
+            diffs: BTreeMap::new(),
+            finished: None,
+            report: None,
+            operation,
+        });
+        while self.failovers.len() > FAILOVERS_KEEP {
+            self.failovers.pop_front();
+        }
+    }
 }
 
 impl FailoverRecord {
@@ -259,22 +288,7 @@ impl ManagerState {
                 }
                 self.next_failover_id += 1;
                 let id = self.next_failover_id;
-                c.failovers.push_back(FailoverRecord {
-                    id,
-                    dead_master: dead_master.clone(),
-                    epoch: *epoch,
-                    started_at_ms: at,
-                    started_by: by,
-                    steps: Vec::new(),
-                    tail: Vec::new(),
-                    diffs: BTreeMap::new(),
-                    finished: None,
-                    report: None,
-                    operation: None,
-                });
-                while c.failovers.len() > FAILOVERS_KEEP {
-                    c.failovers.pop_front();
-                }
+                c.open_record(id, dead_master, *epoch, (at, by), None);
                 self.audit(
                     at,
                     by,

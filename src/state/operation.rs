@@ -1,9 +1,7 @@
 //! Applying operator operations (switchover, manual failover, rejoin): who may start one,
 //! and when a promotion inside one is still allowed. Deterministic like the rest of apply.
-use std::collections::BTreeMap;
-
 use super::command::{CommandResult, Operation, ROLLBACK_STEP};
-use super::model::{FAILOVERS_KEEP, FailoverRecord, ManagerState, rejected};
+use super::model::{ManagerState, rejected};
 
 impl ManagerState {
     pub(super) fn operation_started(
@@ -69,23 +67,10 @@ impl ManagerState {
         }
         self.next_failover_id += 1;
         let id = self.next_failover_id;
-        let c = self.clusters.get_mut(cluster).expect("checked above");
-        c.failovers.push_back(FailoverRecord {
-            id,
-            dead_master: server.to_string(),
-            epoch,
-            started_at_ms: at,
-            started_by: by,
-            steps: Vec::new(),
-            tail: Vec::new(),
-            diffs: BTreeMap::new(),
-            finished: None,
-            report: None,
-            operation: Some(operation.clone()),
-        });
-        while c.failovers.len() > FAILOVERS_KEEP {
-            c.failovers.pop_front();
-        }
+        let Some(c) = self.clusters.get_mut(cluster) else {
+            return rejected(format!("no cluster named {cluster:?}"));
+        };
+        c.open_record(id, server, epoch, (at, by), Some(operation.clone()));
         let what = match operation {
             Operation::Switchover { new_master, .. } => {
                 format!("switchover {id} requested: {server} → {new_master}")
