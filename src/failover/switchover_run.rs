@@ -4,7 +4,9 @@
 //! Order, and why it never leaves two writable masters:
 //! 1. preflight ([`plan_switchover`]); a refusal changes nothing;
 //! 2. `master_ip_online_change_script --command=stop`;
-//! 3. `read_only=ON` on the old master, client sessions killed (writes blocked from here);
+//! 3. while writes still flow, the new master catches up with the master's moving position
+//!    until one wait is short; then `read_only=ON` on the old master, client sessions killed
+//!    (writes blocked from here);
 //! 4. the old master's final position; the new master executes up to it (bounded wait),
 //!    stops replicating, and its own position is captured;
 //! 5. [`Command::OperationPromote`]: the point of no return, committed before the new master
@@ -274,8 +276,30 @@ async fn block_and_catch_up<J: Journal>(
     }
     let orig = env.server(&plan.orig.name).context("old master")?;
     let new = env.server(&plan.new.name).context("new master")?;
-    let blocked_at = Instant::now();
     let limit = std::time::Duration::from_millis(plan.limits.catch_up_timeout_ms);
+    // While writes still flow: let the new master catch up with the master's current
+    // position, again and again until one wait is short (the lag is then a few ms of writes)
+    // or the catch-up budget is spent, so that the wait inside the blocked window is short.
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        let round = Instant::now();
+        let caught_up = async {
+            let pos = orig
+                .master_status()
+                .await?
+                .context("binary logging is off")?;
+            let d = dialect(new).await?;
+            let (wait, kind) = d.wait_for_position(&pos.coord, limit);
+            anyhow::Ok(new.wait(&wait, kind, limit).await?)
+        };
+        if !matches!(caught_up.await, Ok(WaitOutcome::Reached))
+            || round.elapsed() < std::time::Duration::from_millis(20)
+        {
+            break;
+        }
+    }
+    run.timed("sw.pre-sync (writes flow)", t);
+    let blocked_at = Instant::now();
     // One journal step (intent before the first side effect, result with both positions):
     // every Raft round trip here adds to the window in which writes are blocked.
     run.step(
@@ -286,10 +310,13 @@ async fn block_and_catch_up<J: Journal>(
             plan.orig, plan.new
         ),
         async {
+            let t = Instant::now();
             let d = dialect(orig).await?;
             timeout(env.step_timeout, orig.execute(&d.set_read_only(true)))
                 .await
                 .context("SET GLOBAL read_only=ON timed out")??;
+            run.timed("  read_only=ON", t);
+            let t = Instant::now();
             let killed = orig.kill_client_connections().await?.len();
             failpoint("switch-after-block");
             let orig_pos = orig
@@ -297,6 +324,8 @@ async fn block_and_catch_up<J: Journal>(
                 .await?
                 .context("binary logging is off")?
                 .coord;
+            run.timed("  kill sessions, position", t);
+            let t = Instant::now();
             let d = dialect(new).await?;
             let (wait, kind) = d.wait_for_position(&orig_pos, limit);
             match new.wait(&wait, kind, limit).await? {
@@ -306,11 +335,14 @@ async fn block_and_catch_up<J: Journal>(
                     plan.new
                 ),
             }
+            run.timed("  new master catches up", t);
+            let t = Instant::now();
             new.execute(&d.stop_replica()).await?;
             let st = new
                 .master_status()
                 .await?
                 .context("binary logging is off")?;
+            run.timed("  new master stops replicating", t);
             anyhow::Ok(Positions {
                 orig: orig_pos,
                 new: Some(st.coord),

@@ -48,6 +48,8 @@ pub struct Sample {
     pub replicas_ms: f64,
     pub leader_blocked_ms: Option<u64>,
     pub lost_acked_writes: u64,
+    /// The leader's phase timings (where a slow window went).
+    pub phases: Vec<raftmha::failover::switchover::PhaseTiming>,
 }
 
 #[derive(Debug, Serialize)]
@@ -232,6 +234,7 @@ async fn one_run(tb: &Arc<Testbed>, acks: &Acks, from: usize, to: usize) -> Resu
         replicas_ms,
         leader_blocked_ms: report.writes_blocked_ms,
         lost_acked_writes: lost,
+        phases: report.phases,
     })
 }
 
@@ -306,8 +309,13 @@ async fn bench(tb: &Arc<Testbed>, args: &SwitchoverArgs) -> Result<Report> {
             .await
             .with_context(|| format!("run {}", run + 1))?;
         if !args.json {
+            let phases: Vec<String> = s
+                .phases
+                .iter()
+                .map(|p| format!("{} {}", p.phase, p.ms))
+                .collect();
             eprintln!(
-                "run {:>2}: {} → {}: blocked {:.1} ms (leader {:?} ms), writable {:.1} ms, replicas {:.1} ms, lost {}",
+                "run {:>2}: {} → {}: blocked {:.1} ms (leader {:?} ms), writable {:.1} ms, replicas {:.1} ms, lost {} [{}]",
                 run + 1,
                 s.from,
                 s.to,
@@ -315,7 +323,8 @@ async fn bench(tb: &Arc<Testbed>, args: &SwitchoverArgs) -> Result<Report> {
                 s.leader_blocked_ms,
                 s.writable_ms,
                 s.replicas_ms,
-                s.lost_acked_writes
+                s.lost_acked_writes,
+                phases.join(", ")
             );
         }
         samples.push(s);
