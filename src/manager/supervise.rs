@@ -37,11 +37,23 @@ const FENCE_SWEEP: Duration = Duration::from_secs(1);
 
 /// A master that was failed over and answers again (it was only cut off, or was restarted)
 /// must not take writes: set `read_only=ON` and kill its client sessions.
-async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path) {
+async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path, now: &RaftHandle) {
     // A running switchover may be making one of them the master right now.
     if c.failovers.iter().any(|f| f.finished.is_none()) {
         return;
     }
+    // `c` may be older than the last applied entry: ask the applied state again right before
+    // fencing, so a server a switchover just promoted is never made read-only.
+    let still_old = |name: &str| {
+        now.local_state()
+            .1
+            .clusters
+            .get(&c.spec.name)
+            .is_some_and(|c| {
+                c.master.as_deref() != Some(name)
+                    && c.failovers.iter().all(|f| f.finished.is_some())
+            })
+    };
     let old: BTreeSet<&str> = c
         .failovers
         .iter()
@@ -66,7 +78,7 @@ async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path) {
         };
         let fence = async {
             let vars = s.variables().await?;
-            if vars.read_only {
+            if vars.read_only || !still_old(name) {
                 return anyhow::Ok(false);
             }
             let d = crate::db::Dialect::new(s.version().await?);
@@ -204,9 +216,10 @@ impl Supervisor {
                 last_fence_sweep = tokio::time::Instant::now();
                 let clusters: Vec<ClusterRecord> = state.clusters.values().cloned().collect();
                 let work_dir = self.work_dir.clone();
+                let handle = self.handle.clone();
                 fence_sweep = Some(tokio::spawn(async move {
                     for c in clusters {
-                        fence_returned_masters(&c, &work_dir).await;
+                        fence_returned_masters(&c, &work_dir, &handle).await;
                     }
                 }));
             }
