@@ -1,7 +1,8 @@
 //! `raftmha rejoin` after a switchover without --orig-master-is-new-slave (the old master is
 //! read_only and detached; it comes back clean), and after a manual failover where the old
 //! master took a write while out of the cluster (refused with the errant events listed, then
-//! accepted with --force). IP ranges 127.0.201.0/24 and 127.0.202.0/24.
+//! accepted with --force), and after automatic failovers of a SIGKILLed master (file/position
+//! and GTID). IP ranges 127.0.201.0/24, 127.0.202.0/24, 127.0.207.0/24 and 127.0.208.0/24.
 mod failover_support;
 mod operator_switch_support;
 
@@ -89,6 +90,12 @@ async fn manual_failover_to_a_chosen_replica_then_an_errant_old_master_is_refuse
     sql(&tb, 1, "INSERT INTO test.w (id) VALUES (900000001)").await;
     let o = expect_exit(&tb, 3, &["rejoin", "--cluster", "app1", "--host", "node1"]).await;
     assert!(text(&o).contains("errant"), "{}", text(&o));
+    assert_eq!(
+        text(&o).matches("BEGIN GTID").count(),
+        1,
+        "exactly the planted transaction: {}",
+        text(&o)
+    );
     assert!(
         text(&o).contains("Write_rows") || text(&o).contains("Query"),
         "{}",
@@ -108,4 +115,53 @@ async fn manual_failover_to_a_chosen_replica_then_an_errant_old_master_is_refuse
     );
     assert!(read_only(&tb, 1).await);
     down(tb).await;
+}
+
+/// Automatic failover of a SIGKILLed master under writes (its binlog tail saved through its
+/// agent), then the restarted old master rejoins without errant transactions: the divergence
+/// point from the journal is exact, and it converges with the new master.
+async fn failed_over_master_rejoins_clean(name: &str, subnet: u8, gtid: bool) {
+    let (tb, writer) = testbed_with_writer(name, subnet, gtid).await;
+    tb.sandbox.kill_node(1).await.expect("SIGKILL the master");
+    let c = tb
+        .wait_for("the failover", std::time::Duration::from_secs(60), |c| {
+            c.failovers.back().is_some_and(|f| f.finished.is_some())
+        })
+        .await
+        .expect("failover");
+    let master = c.master.clone().expect("a master");
+    let m = raftmha::manager::testbed::Testbed::index_of(&master).expect("nodeK");
+    writer.wait(50).await;
+    let acked = writer.stop().await;
+    tb.sandbox.start_node(1).await.expect("restart node1");
+    let o = expect_exit(
+        &tb,
+        0,
+        &["rejoin", "--cluster", "app1", "--host", "node1", "--json"],
+    )
+    .await;
+    let v = json(&o);
+    assert_eq!(
+        v["report"]["errant"].as_array().map(Vec::len),
+        Some(0),
+        "{v}"
+    );
+    assert!(
+        replicates_from(&tb, 1, m).await,
+        "node1 replicates from {master}"
+    );
+    assert!(read_only(&tb, 1).await);
+    let others: Vec<usize> = (1..=3).filter(|n| *n != m).collect();
+    assert_all_acked_on(&tb, m, &others, &acked).await;
+    down(tb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_over_master_rejoins_clean_file_position() {
+    failed_over_master_rejoins_clean("rejoin_after_failover", 207, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_over_master_rejoins_clean_gtid() {
+    failed_over_master_rejoins_clean("rejoin_after_failover_gtid", 208, true).await;
 }
