@@ -8,11 +8,11 @@ use tonic::{Request, Status};
 use super::auth::AuthToken;
 use crate::admin_proto::admin_service_client::AdminServiceClient;
 use crate::admin_proto::{
-    AddMemberRequest, InitRequest, NodeStatus, ReadRequest, RemoveMemberRequest, StatusRequest,
-    WriteRequest,
+    AddMemberRequest, InitRequest, NodeStatus, ReadOperationRequest, ReadRequest,
+    RemoveMemberRequest, StatusRequest, WriteRequest,
 };
 use crate::raft::network::lazy_channel;
-use crate::state::{Command, CommandResult, ManagerState};
+use crate::state::{Command, CommandResult, FailoverRecord, ManagerState};
 
 /// Marks a request a manager already forwarded once, so it is never forwarded in a loop.
 pub const FORWARDED_HEADER: &str = "x-raftmha-forwarded";
@@ -121,6 +121,35 @@ impl AdminClient {
         let state = serde_json::from_slice(&reply.state_json)
             .map_err(|e| Status::internal(format!("undecodable state: {e}")))?;
         Ok((state, reply.applied_index))
+    }
+
+    /// One failover or operation record (without binlog chunks), read linearizably; falls
+    /// back to reading the whole state from a manager that predates this call.
+    pub async fn read_operation(
+        &self,
+        cluster: &str,
+        id: u64,
+    ) -> Result<Option<FailoverRecord>, Status> {
+        let mut c = self.inner.clone();
+        let req = ReadOperationRequest {
+            cluster: cluster.to_string(),
+            id,
+        };
+        match self.deadline(c.read_operation(self.request(req))).await {
+            Ok(reply) if !reply.found => Ok(None),
+            Ok(reply) => serde_json::from_slice(&reply.record_json)
+                .map(Some)
+                .map_err(|e| Status::internal(format!("undecodable record: {e}"))),
+            Err(s) if s.code() == tonic::Code::Unimplemented => {
+                let (state, _) = self.read_state().await?;
+                Ok(state
+                    .clusters
+                    .get(cluster)
+                    .and_then(|c| c.failovers.iter().find(|f| f.id == id))
+                    .cloned())
+            }
+            Err(s) => Err(s),
+        }
     }
 
     pub async fn initialize(&self) -> Result<String, Status> {

@@ -8,8 +8,9 @@ use super::auth::AuthToken;
 use super::client::{AdminClient, FORWARDED_HEADER};
 use crate::admin_proto::admin_service_server::AdminService;
 use crate::admin_proto::{
-    AddMemberRequest, InitReply, InitRequest, Member, MemberReply, NodeStatus, ReadRequest,
-    RemoveMemberRequest, StateReply, StatusRequest, WriteReply, WriteRequest,
+    AddMemberRequest, InitReply, InitRequest, Member, MemberReply, NodeStatus, OperationReply,
+    ReadOperationRequest, ReadRequest, RemoveMemberRequest, StateReply, StatusRequest, WriteReply,
+    WriteRequest,
 };
 use crate::raft::NodeId;
 use crate::raft::handle::{NotDone, RaftHandle};
@@ -238,6 +239,41 @@ impl AdminService for AdminServer {
         Ok(Response::new(StateReply {
             state_json: json(&state)?,
             applied_index,
+        }))
+    }
+
+    async fn read_operation(
+        &self,
+        req: Request<ReadOperationRequest>,
+    ) -> Result<Response<OperationReply>, Status> {
+        let forwarded = self.admit(&req)?;
+        let body = req.into_inner();
+        let record = match self
+            .within("the linearizable read", self.raft.read())
+            .await?
+        {
+            Ok((state, _)) => state
+                .clusters
+                .get(&body.cluster)
+                .and_then(|c| c.failovers.iter().find(|f| f.id == body.id))
+                .cloned()
+                .map(|mut f| {
+                    // Binlog chunks can weigh megabytes; followers of an operation need none.
+                    f.tail.clear();
+                    f.diffs.clear();
+                    f
+                }),
+            Err(why) => {
+                let client = self.leader_client(forwarded, why)?;
+                client.read_operation(&body.cluster, body.id).await?
+            }
+        };
+        Ok(Response::new(OperationReply {
+            found: record.is_some(),
+            record_json: match &record {
+                Some(f) => json(f)?,
+                None => Vec::new(),
+            },
         }))
     }
 

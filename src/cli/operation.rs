@@ -113,13 +113,12 @@ pub async fn follow(
     let deadline = Instant::now() + wait;
     let mut printed = 0;
     loop {
-        let read = first_answer(clients, |c| async move { c.read_state().await }).await;
-        if let Ok((state, _)) = read {
-            let f = state
-                .clusters
-                .get(cluster)
-                .and_then(|c| c.failovers.iter().find(|f| f.id == id))
-                .cloned()
+        let read = first_answer(
+            clients,
+            |c| async move { c.read_operation(cluster, id).await },
+        );
+        if let Ok(record) = read.await {
+            let f = record
                 .ok_or_else(|| anyhow::anyhow!("operation {id} is no longer in the journal"))?;
             for s in f.steps.iter().skip(printed) {
                 if !quiet {
