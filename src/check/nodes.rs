@@ -141,6 +141,7 @@ mod tests {
             relay_dir_readable: true,
             server_version: "10.11.6-MariaDB-log".into(),
             newest_binlog: "binlog.000002".into(),
+            fence: None,
         }
     }
 

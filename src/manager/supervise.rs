@@ -18,9 +18,10 @@ use crate::api::auth::AuthToken;
 use crate::api::client::AdminClient;
 use crate::api::server::now_ms;
 use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType, Secret};
+use crate::detect::renew::{LeaseReplies, LeaseTarget, run_renewals};
 use crate::detect::{
     Decision, ManagerVerdict, MonitorConfig, QuorumConfig, ReportReason, SystemClock, Verdict,
-    VerdictReport, decide, probe_replicas, run_monitor,
+    VerdictReport, decide, probe_replicas, run_monitor_renewing,
 };
 use crate::failover::ReplicationAccount;
 use crate::failover::engine::{Journal, Progress, run_failover};
@@ -33,6 +34,8 @@ use crate::state::{ClusterRecord, Command, CommandResult, Request};
 const REEVALUATE: Duration = Duration::from_millis(100);
 /// How often the leader checks that failed-over masters that came back stay read-only.
 const FENCE_SWEEP: Duration = Duration::from_secs(1);
+/// At most one unfence attempt per cluster this often.
+const UNFENCE_EVERY: Duration = Duration::from_secs(1);
 
 /// A master that was failed over and answers again (it was only cut off, or was restarted)
 /// must not take writes: set `read_only=ON` and kill its client sessions.
@@ -161,6 +164,8 @@ impl Supervisor {
         let mut monitors: BTreeMap<String, (String, u64, watch::Sender<bool>)> = BTreeMap::new();
         let mut failovers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
+        let lease_replies = LeaseReplies::default();
+        let mut last_unfence: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
         let mut last_fence_sweep = tokio::time::Instant::now();
         let mut fence_sweep: Option<JoinHandle<()>> = None;
         loop {
@@ -184,7 +189,14 @@ impl Supervisor {
                 if monitors.contains_key(name) {
                     continue;
                 }
-                match self.start_monitor(&c.spec, master, c.epoch, reports_tx.clone()) {
+                let started = self.start_monitor(
+                    &c.spec,
+                    master,
+                    c.epoch,
+                    reports_tx.clone(),
+                    &lease_replies,
+                );
+                match started {
                     Ok(stop_tx) => {
                         monitors.insert(name.clone(), (master.clone(), c.epoch, stop_tx));
                     }
@@ -208,6 +220,14 @@ impl Supervisor {
             if leader {
                 for (name, c) in &state.clusters {
                     if failovers.contains_key(name) {
+                        continue;
+                    }
+                    // Serialized with failovers: an unfence runs as this cluster's task, so
+                    // no failover starts while it runs, and none is in flight when it starts.
+                    if let Some(task) =
+                        self.unfence_task(name, c, &lease_replies, &mut last_unfence)
+                    {
+                        failovers.insert(name.clone(), task);
                         continue;
                     }
                     let why = self.leader_duty(name, c, &mut failovers).await;
@@ -358,12 +378,78 @@ impl Supervisor {
         Ok(())
     }
 
+    /// A master that fenced itself because the managers could not renew its lease (manager
+    /// outage, or cut off from the managers while the replicas still saw it, so no failover)
+    /// is made writable again once a majority renews for the current epoch: only the current
+    /// master, with no failover in flight, only fences the agent took on its own (or older
+    /// than the current epoch); the agent itself refuses unless a majority renews right now.
+    fn unfence_task(
+        &self,
+        name: &str,
+        c: &ClusterRecord,
+        replies: &LeaseReplies,
+        last: &mut BTreeMap<String, tokio::time::Instant>,
+    ) -> Option<JoinHandle<()>> {
+        if c.failovers.iter().any(|f| f.finished.is_none()) {
+            return None;
+        }
+        let master = c.master.as_ref()?;
+        let latest = replies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()?;
+        let fence = latest.reply.fence.as_ref()?;
+        let lifts = fence.fenced
+            && latest.server == *master
+            && latest.epoch == c.epoch
+            && latest.reply.accepted
+            && latest.reply.holders >= latest.reply.needed
+            && (fence.epoch < c.epoch || fence.reason == "lease_expired")
+            && latest.at.elapsed() < UNFENCE_EVERY
+            && last
+                .get(name)
+                .is_none_or(|t| latest.at > *t && t.elapsed() >= UNFENCE_EVERY);
+        if !lifts {
+            return None;
+        }
+        last.insert(name.to_string(), tokio::time::Instant::now());
+        let server = c.spec.servers.iter().find(|s| &s.name == master)?;
+        let endpoint = server.agent.clone()?;
+        let u = &c.spec.users;
+        let token = secret(&u.agent_token_file, &u.agent_token_env, "agent token").ok()?;
+        let (cluster, master, epoch) = (name.to_string(), master.clone(), c.epoch);
+        let (how, reason) = (fence.how.clone(), fence.reason.clone());
+        Some(tokio::spawn(async move {
+            let unfence = async {
+                let url = format!("http://{endpoint}");
+                let client = raftmha_node::agent::client::AgentClient::connect(
+                    &url,
+                    &token,
+                    Duration::from_secs(2),
+                )
+                .await?;
+                anyhow::Ok(client.unfence(&cluster, epoch).await?)
+            };
+            match tokio::time::timeout(Duration::from_secs(3), unfence).await {
+                Ok(Ok(_)) => tracing::warn!(
+                    %cluster,
+                    "{master} had fenced itself ({how}, {reason}); a majority of managers renews \
+                     its lease again at epoch {epoch}: UNFENCED (read_only=OFF)"
+                ),
+                Ok(Err(e)) => tracing::warn!(%cluster, "unfencing {master}: {e:#}"),
+                Err(_) => tracing::warn!(%cluster, "unfencing {master}: no answer"),
+            }
+        }))
+    }
+
     fn start_monitor(
         &self,
         spec: &ClusterSpec,
         master: &str,
         epoch: u64,
         reports: mpsc::Sender<(String, String, u64, VerdictReport)>,
+        lease_replies: &LeaseReplies,
     ) -> anyhow::Result<watch::Sender<bool>> {
         let cfg = monitor_config(spec);
         let m = spec
@@ -394,8 +480,48 @@ impl Supervisor {
                 }
             }
         });
+        let (alive_tx, alive_rx) = watch::channel(None);
+        let u = &spec.users;
+        match (
+            &m.agent,
+            secret(&u.agent_token_file, &u.agent_token_env, "agent token"),
+        ) {
+            (Some(endpoint), Ok(token)) => {
+                let target = LeaseTarget {
+                    cluster: spec.name.clone(),
+                    server: master.to_string(),
+                    epoch,
+                    manager: self.id,
+                    ttl: Duration::from_millis(spec.settings.lease_ttl_ms),
+                    endpoint: endpoint.clone(),
+                    token,
+                };
+                let handle = self.handle.clone();
+                let voters = move || {
+                    let view = handle.view();
+                    view.members
+                        .iter()
+                        .filter(|(_, _, voter)| *voter)
+                        .map(|(id, _, _)| *id)
+                        .collect()
+                };
+                tokio::spawn(run_renewals(
+                    target,
+                    voters,
+                    alive_rx,
+                    lease_replies.clone(),
+                ));
+            }
+            _ => tracing::warn!(
+                cluster = %spec.name,
+                "{master} has no reachable agent configuration: no lease, it cannot fence itself"
+            ),
+        }
         tokio::spawn(async move {
-            if let Err(e) = run_monitor(&server, &cfg, &SystemClock, tx, stop_rx).await {
+            let alive = Some(alive_tx);
+            if let Err(e) =
+                run_monitor_renewing(&server, &cfg, &SystemClock, tx, stop_rx, alive).await
+            {
                 tracing::error!("monitor not started: {e}");
             }
         });
