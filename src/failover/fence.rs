@@ -47,7 +47,7 @@ pub async fn fence_old_master(
     if !env.agents.contains_key(name) {
         return Ok(Some(warn(
             name,
-            &format!("SQL: {sql_error}; no agent configured, so no lease either"),
+            &format!("SQL: {sql_error}; no agent (or agent token) configured, so no lease either"),
         )));
     }
     let limit = FENCE_DEADLINE + env.probe_timeout * 2;
