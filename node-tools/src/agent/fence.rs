@@ -85,13 +85,15 @@ impl LockConn {
     }
 }
 
-/// Whether the local mysqld replicates from a source (`SHOW SLAVE STATUS` has a row).
-pub async fn replicates(db: &DbTarget) -> Result<bool, String> {
+/// Whether the local mysqld is a read-only replica: it replicates from a source
+/// (`SHOW SLAVE STATUS` has a row) with `read_only=ON`.
+pub async fn read_only_replica(db: &DbTarget) -> Result<bool, String> {
     let work = async {
         let mut c = Conn::new(db.opts()).await?;
         let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await?;
+        let ro: Option<u8> = c.query_first("SELECT @@global.read_only").await?;
         let _ = c.disconnect().await;
-        Ok::<_, mysql_async::Error>(row.is_some())
+        Ok::<_, mysql_async::Error>(row.is_some() && ro == Some(1))
     };
     match tokio::time::timeout(SQL_FENCE_TIMEOUT, work).await {
         Ok(r) => r.map_err(|e| e.to_string()),

@@ -9,14 +9,14 @@ use tokio::time::Instant;
 use tonic::Status;
 
 use super::config::AgentConfig;
-use super::fence::{FenceOutcome, LockConn, fence_local, replicates, writable};
+use super::fence::{FenceOutcome, LockConn, fence_local, read_only_replica, writable};
 use super::lease::{
     CHECK_INTERVAL, FenceHow, FenceReason, FenceRecord, LeaseBook, Persisted, Renewal,
 };
 use crate::proto::{FenceReply, FenceState, LeaseReply, RenewLeaseRequest};
 use crate::tools::db::DbTarget;
 
-/// How often a held global read lock is checked (see [`Keeper::maybe_release_lock`]).
+/// How often [`Keeper::housekeeping`] runs.
 const LOCK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Keeper {
@@ -231,11 +231,34 @@ impl Keeper {
         })
     }
 
-    /// Releases the global read lock once it must go: the host was promoted again (armed at a
-    /// newer epoch than the fence), mysqld replicates from a source (a rejoined old master
-    /// needs its SQL thread; read_only stays), or the lock's connection died.
-    async fn maybe_release_lock(&self) {
+    /// Once a second: a host that became a read-only replica (rejoined or switched over) is
+    /// no master any more: release the global read lock (its SQL thread needs it gone;
+    /// read_only stays), disarm the lease and forget the fence. The lock also goes when the
+    /// host was promoted again (armed at a newer epoch than the fence) or its connection died.
+    async fn housekeeping(&self) {
         let mut held = self.action.lock().await;
+        let active = self.book().is_active();
+        if !active && held.is_none() {
+            return;
+        }
+        if let Some(db) = &self.db
+            && read_only_replica(db).await == Ok(true)
+        {
+            if let Some(lock) = held.take() {
+                lock.release().await;
+            }
+            let mut book = self.book();
+            if book.retire() {
+                let p = book.persisted();
+                drop(book);
+                self.persist(&p);
+                tracing::warn!(
+                    "this host replicates from a source with read_only=ON: no longer a master; \
+                     lease disarmed, fence record and global read lock released"
+                );
+            }
+            return;
+        }
         let Some(lock) = held.as_mut() else { return };
         let newer_epoch = {
             let book = self.book();
@@ -246,10 +269,6 @@ impl Keeper {
             "promoted at a newer epoch"
         } else if !lock.alive().await {
             "its connection is gone"
-        } else if let Some(db) = &self.db
-            && replicates(db).await == Ok(true)
-        {
-            "mysqld replicates from a source now (read_only stays on)"
         } else {
             return;
         };
@@ -268,7 +287,7 @@ impl Keeper {
             tokio::time::sleep(CHECK_INTERVAL).await;
             if last_lock_check.elapsed() >= LOCK_CHECK_EVERY {
                 last_lock_check = Instant::now();
-                self.maybe_release_lock().await;
+                self.housekeeping().await;
             }
             if self.book().must_fence(Instant::now()).is_none() {
                 continue;

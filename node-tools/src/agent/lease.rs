@@ -102,6 +102,8 @@ pub enum Refused {
     NoMajority { holders: usize, needed: usize },
     #[error("the fence of epoch {fenced} is newer than epoch {got}")]
     NewerFence { fenced: u64, got: u64 },
+    #[error("this host became a replica after epoch {retired}; epoch {got} is not newer")]
+    Retired { retired: u64, got: u64 },
 }
 
 /// What the agent persists so an agent restart neither forgets a fence nor a lease it must
@@ -110,6 +112,9 @@ pub enum Refused {
 pub struct Persisted {
     pub armed: Option<ArmedAt>,
     pub fenced: Option<FenceRecord>,
+    /// The newest epoch after which this host was seen as a read-only replica.
+    #[serde(default)]
+    pub retired: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +138,7 @@ struct Armed {
 pub struct LeaseBook {
     armed: Option<Armed>,
     fenced: Option<FenceRecord>,
+    retired: Option<u64>,
 }
 
 /// The lease as a renewal reply reports it.
@@ -153,6 +159,7 @@ impl LeaseBook {
                 renewed: BTreeMap::new(),
             }),
             fenced: p.fenced,
+            retired: p.retired,
         }
     }
 
@@ -160,6 +167,7 @@ impl LeaseBook {
         Persisted {
             armed: self.armed.as_ref().map(|a| a.at.clone()),
             fenced: self.fenced.clone(),
+            retired: self.retired,
         }
     }
 
@@ -177,6 +185,14 @@ impl LeaseBook {
         }
         if !r.voters.contains(&r.manager) {
             return Err(Refused::NotAVoter(r.manager));
+        }
+        if let Some(retired) = self.retired
+            && r.epoch <= retired
+        {
+            return Err(Refused::Retired {
+                retired,
+                got: r.epoch,
+            });
         }
         let mut changed = false;
         match &mut self.armed {
@@ -291,6 +307,30 @@ impl LeaseBook {
             });
         }
         Ok(())
+    }
+
+    /// This host replicates from a source with read_only on: it is no longer a master, so its
+    /// lease and fence are done with. Disarms, forgets the fence, and refuses renewals of
+    /// epochs up to the newest one seen (a lagging manager still renewing the old master).
+    /// Returns whether anything changed.
+    pub fn retire(&mut self) -> bool {
+        let newest = [
+            self.armed.as_ref().map(|a| a.at.epoch),
+            self.fenced.as_ref().map(|f| f.epoch),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        let Some(newest) = newest else { return false };
+        self.retired = Some(self.retired.map_or(newest, |r| r.max(newest)));
+        self.armed = None;
+        self.fenced = None;
+        true
+    }
+
+    /// Whether there is anything a [`LeaseBook::retire`] would end.
+    pub fn is_active(&self) -> bool {
+        self.armed.is_some() || self.fenced.is_some()
     }
 
     /// Forgets the fence record (after read_only=OFF was confirmed).

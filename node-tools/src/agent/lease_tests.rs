@@ -216,3 +216,31 @@ fn a_restored_book_keeps_the_fence_and_enforces_the_lease_after_grace() {
     let r = LeaseBook::restore(fenced.persisted(), restarted);
     assert_eq!(r.fenced().map(|f| f.epoch), Some(4));
 }
+
+#[test]
+fn a_host_that_became_a_replica_retires_its_lease_and_refuses_old_epochs() {
+    let base = t0();
+    let mut b = LeaseBook::default();
+    b.renew(base, &renewal(2, 1)).expect("renew");
+    b.record_fence(fence(2, FenceReason::LeaseExpired));
+    assert!(b.is_active());
+    assert!(b.retire());
+    assert!(b.fenced().is_none(), "a replica carries no fence record");
+    assert_eq!(b.must_fence(ms(base, 60_000)), None, "and no lease");
+    assert_eq!(
+        b.renew(ms(base, 100), &renewal(2, 2)),
+        Err(Refused::Retired { retired: 2, got: 2 }),
+        "a lagging manager renewing the old master"
+    );
+    assert!(!b.retire(), "nothing left to retire");
+    // Promoted again later: a newer epoch arms.
+    assert!(b.renew(ms(base, 200), &renewal(3, 1)).expect("arms"));
+    let mut restored = LeaseBook::restore(b.persisted(), ms(base, 300));
+    assert!(
+        matches!(
+            restored.renew(ms(base, 400), &renewal(2, 1)),
+            Err(Refused::Retired { retired: 2, .. })
+        ),
+        "the retired epoch survives a restart"
+    );
+}
