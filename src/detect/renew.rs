@@ -59,10 +59,13 @@ fn now_unix_ms() -> u64 {
 }
 
 /// Renews after every successful check signalled on `alive` (the instant of that check) until
-/// the monitor drops its sender. `voters` gives the current Raft voters.
+/// the monitor drops its sender. `voters` gives the current Raft voters; while `failing_over`
+/// says a failover of this master is in flight, nothing is renewed (a master that answers
+/// again mid-failover must still lose its lease: another server is being promoted).
 pub async fn run_renewals(
     target: LeaseTarget,
     voters: impl Fn() -> Vec<u64> + Send,
+    failing_over: impl Fn() -> bool + Send,
     mut alive: watch::Receiver<Option<Instant>>,
     replies: LeaseReplies,
 ) {
@@ -72,7 +75,7 @@ pub async fn run_renewals(
         let Some(checked) = *alive.borrow_and_update() else {
             continue;
         };
-        if checked.elapsed() >= RENEWAL_TIMEOUT {
+        if checked.elapsed() >= RENEWAL_TIMEOUT || failing_over() {
             continue;
         }
         let req = RenewLeaseRequest {

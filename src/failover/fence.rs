@@ -87,10 +87,11 @@ pub async fn fence_old_master(
         wait.as_secs_f64()
     );
     tokio::time::sleep_until(started + wait).await;
-    // A partition that healed meanwhile: fence over SQL as well (best effort).
-    let after = match sql_fence(env, name).await {
-        Ok(_) => "; read_only=ON via SQL afterwards",
-        Err(_) => "",
+    // A partition that healed meanwhile: fence through the agent as well (best effort; the
+    // managers stop renewing during a failover, so its lease stays lapsed anyway).
+    let after = match agent_fence(env, cluster, failover, name, env.probe_timeout).await {
+        Ok(r) if r.confirmed => format!("; then fenced by the agent: {}", r.detail),
+        _ => String::new(),
     };
     Ok(Some(StepOutput::Note(format!(
         "unreachable: waited out the {:.1} s lease ({:.1} s){after}",

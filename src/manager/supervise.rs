@@ -34,6 +34,9 @@ use crate::state::{ClusterRecord, Command, CommandResult, Request};
 const REEVALUATE: Duration = Duration::from_millis(100);
 /// How often the leader checks that failed-over masters that came back stay read-only.
 const FENCE_SWEEP: Duration = Duration::from_secs(1);
+/// Clusters with a failover in flight (their master's lease is not renewed).
+type FailingOver = Arc<std::sync::Mutex<BTreeSet<String>>>;
+
 /// At most one unfence attempt per cluster this often.
 const UNFENCE_EVERY: Duration = Duration::from_secs(1);
 
@@ -165,6 +168,7 @@ impl Supervisor {
         let mut failovers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
         let lease_replies = LeaseReplies::default();
+        let failing_over: FailingOver = FailingOver::default();
         let mut last_unfence: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
         let mut last_fence_sweep = tokio::time::Instant::now();
         let mut fence_sweep: Option<JoinHandle<()>> = None;
@@ -174,6 +178,12 @@ impl Supervisor {
             }
             let (applied, state) = self.handle.local_state();
             let leader = self.handle.is_leader();
+            *failing_over.lock().unwrap_or_else(|p| p.into_inner()) = state
+                .clusters
+                .iter()
+                .filter(|(_, c)| c.failovers.iter().any(|f| f.finished.is_none()))
+                .map(|(name, _)| name.clone())
+                .collect();
             // Monitors follow the current master of every cluster.
             monitors.retain(|name, (master, epoch, stop_tx)| {
                 let keep = state.clusters.get(name).is_some_and(|c| {
@@ -194,7 +204,7 @@ impl Supervisor {
                     master,
                     c.epoch,
                     reports_tx.clone(),
-                    &lease_replies,
+                    (&lease_replies, &failing_over),
                 );
                 match started {
                     Ok(stop_tx) => {
@@ -381,8 +391,9 @@ impl Supervisor {
     /// A master that fenced itself because the managers could not renew its lease (manager
     /// outage, or cut off from the managers while the replicas still saw it, so no failover)
     /// is made writable again once a majority renews for the current epoch: only the current
-    /// master, with no failover in flight, only fences the agent took on its own (or older
-    /// than the current epoch); the agent itself refuses unless a majority renews right now.
+    /// master, with no failover of it at this epoch (in flight or failed), only fences the
+    /// agent took on its own (or older than the current epoch); the agent itself refuses
+    /// unless a majority renews right now.
     fn unfence_task(
         &self,
         name: &str,
@@ -390,7 +401,9 @@ impl Supervisor {
         replies: &LeaseReplies,
         last: &mut BTreeMap<String, tokio::time::Instant>,
     ) -> Option<JoinHandle<()>> {
-        if c.failovers.iter().any(|f| f.finished.is_none()) {
+        // A failover of this master at this epoch that did not complete (in flight, or
+        // failed) leaves its fence to the operator: it may have half-promoted another server.
+        if c.failovers.iter().any(|f| f.finished.is_none() || f.epoch == c.epoch) {
             return None;
         }
         let master = c.master.as_ref()?;
@@ -449,7 +462,7 @@ impl Supervisor {
         master: &str,
         epoch: u64,
         reports: mpsc::Sender<(String, String, u64, VerdictReport)>,
-        lease_replies: &LeaseReplies,
+        (lease_replies, failing_over): (&LeaseReplies, &FailingOver),
     ) -> anyhow::Result<watch::Sender<bool>> {
         let cfg = monitor_config(spec);
         let m = spec
@@ -505,9 +518,16 @@ impl Supervisor {
                         .map(|(id, _, _)| *id)
                         .collect()
                 };
+                let (busy, name) = (failing_over.clone(), spec.name.clone());
+                let in_failover = move || {
+                    busy.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .contains(&name)
+                };
                 tokio::spawn(run_renewals(
                     target,
                     voters,
+                    in_failover,
                     alive_rx,
                     lease_replies.clone(),
                 ));
