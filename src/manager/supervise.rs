@@ -14,11 +14,11 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::lease::Leases;
 use crate::api::auth::AuthToken;
 use crate::api::client::AdminClient;
 use crate::api::server::now_ms;
 use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType, Secret};
-use crate::detect::renew::{LeaseReplies, LeaseTarget, run_renewals};
 use crate::detect::{
     Decision, ManagerVerdict, MonitorConfig, QuorumConfig, ReportReason, SystemClock, Verdict,
     VerdictReport, decide, probe_replicas, run_monitor_renewing,
@@ -34,11 +34,6 @@ use crate::state::{ClusterRecord, Command, CommandResult, Request};
 const REEVALUATE: Duration = Duration::from_millis(100);
 /// How often the leader checks that failed-over masters that came back stay read-only.
 const FENCE_SWEEP: Duration = Duration::from_secs(1);
-/// Clusters with a failover in flight (their master's lease is not renewed).
-type FailingOver = Arc<std::sync::Mutex<BTreeSet<String>>>;
-
-/// At most one unfence attempt per cluster this often.
-const UNFENCE_EVERY: Duration = Duration::from_secs(1);
 
 /// A master that was failed over and answers again (it was only cut off, or was restarted)
 /// must not take writes: set `read_only=ON` and kill its client sessions.
@@ -167,8 +162,7 @@ impl Supervisor {
         let mut monitors: BTreeMap<String, (String, u64, watch::Sender<bool>)> = BTreeMap::new();
         let mut failovers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
-        let lease_replies = LeaseReplies::default();
-        let failing_over: FailingOver = FailingOver::default();
+        let leases = Leases::default();
         let mut last_unfence: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
         let mut last_fence_sweep = tokio::time::Instant::now();
         let mut fence_sweep: Option<JoinHandle<()>> = None;
@@ -178,12 +172,7 @@ impl Supervisor {
             }
             let (applied, state) = self.handle.local_state();
             let leader = self.handle.is_leader();
-            *failing_over.lock().unwrap_or_else(|p| p.into_inner()) = state
-                .clusters
-                .iter()
-                .filter(|(_, c)| c.failovers.iter().any(|f| f.finished.is_none()))
-                .map(|(name, _)| name.clone())
-                .collect();
+            leases.note_failovers(&state.clusters);
             // Monitors follow the current master of every cluster.
             monitors.retain(|name, (master, epoch, stop_tx)| {
                 let keep = state.clusters.get(name).is_some_and(|c| {
@@ -199,13 +188,8 @@ impl Supervisor {
                 if monitors.contains_key(name) {
                     continue;
                 }
-                let started = self.start_monitor(
-                    &c.spec,
-                    master,
-                    c.epoch,
-                    reports_tx.clone(),
-                    (&lease_replies, &failing_over),
-                );
+                let started =
+                    self.start_monitor(&c.spec, master, c.epoch, reports_tx.clone(), &leases);
                 match started {
                     Ok(stop_tx) => {
                         monitors.insert(name.clone(), (master.clone(), c.epoch, stop_tx));
@@ -234,9 +218,7 @@ impl Supervisor {
                     }
                     // Serialized with failovers: an unfence runs as this cluster's task, so
                     // no failover starts while it runs, and none is in flight when it starts.
-                    if let Some(task) =
-                        self.unfence_task(name, c, &lease_replies, &mut last_unfence)
-                    {
+                    if let Some(task) = leases.unfence_task(name, c, &mut last_unfence) {
                         failovers.insert(name.clone(), task);
                         continue;
                     }
@@ -388,81 +370,13 @@ impl Supervisor {
         Ok(())
     }
 
-    /// A master that fenced itself because the managers could not renew its lease (manager
-    /// outage, or cut off from the managers while the replicas still saw it, so no failover)
-    /// is made writable again once a majority renews for the current epoch: only the current
-    /// master, with no failover of it at this epoch (in flight or failed), only fences the
-    /// agent took on its own (or older than the current epoch); the agent itself refuses
-    /// unless a majority renews right now.
-    fn unfence_task(
-        &self,
-        name: &str,
-        c: &ClusterRecord,
-        replies: &LeaseReplies,
-        last: &mut BTreeMap<String, tokio::time::Instant>,
-    ) -> Option<JoinHandle<()>> {
-        // A failover of this master at this epoch that did not complete (in flight, or
-        // failed) leaves its fence to the operator: it may have half-promoted another server.
-        if c.failovers.iter().any(|f| f.finished.is_none() || f.epoch == c.epoch) {
-            return None;
-        }
-        let master = c.master.as_ref()?;
-        let latest = replies
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()?;
-        let fence = latest.reply.fence.as_ref()?;
-        let lifts = fence.fenced
-            && latest.server == *master
-            && latest.epoch == c.epoch
-            && latest.reply.accepted
-            && latest.reply.holders >= latest.reply.needed
-            && (fence.epoch < c.epoch || fence.reason == "lease_expired")
-            && latest.at.elapsed() < UNFENCE_EVERY
-            && last
-                .get(name)
-                .is_none_or(|t| latest.at > *t && t.elapsed() >= UNFENCE_EVERY);
-        if !lifts {
-            return None;
-        }
-        last.insert(name.to_string(), tokio::time::Instant::now());
-        let server = c.spec.servers.iter().find(|s| &s.name == master)?;
-        let endpoint = server.agent.clone()?;
-        let u = &c.spec.users;
-        let token = secret(&u.agent_token_file, &u.agent_token_env, "agent token").ok()?;
-        let (cluster, master, epoch) = (name.to_string(), master.clone(), c.epoch);
-        let (how, reason) = (fence.how.clone(), fence.reason.clone());
-        Some(tokio::spawn(async move {
-            let unfence = async {
-                let url = format!("http://{endpoint}");
-                let client = raftmha_node::agent::client::AgentClient::connect(
-                    &url,
-                    &token,
-                    Duration::from_secs(2),
-                )
-                .await?;
-                anyhow::Ok(client.unfence(&cluster, epoch).await?)
-            };
-            match tokio::time::timeout(Duration::from_secs(3), unfence).await {
-                Ok(Ok(_)) => tracing::warn!(
-                    %cluster,
-                    "{master} had fenced itself ({how}, {reason}); a majority of managers renews \
-                     its lease again at epoch {epoch}: UNFENCED (read_only=OFF)"
-                ),
-                Ok(Err(e)) => tracing::warn!(%cluster, "unfencing {master}: {e:#}"),
-                Err(_) => tracing::warn!(%cluster, "unfencing {master}: no answer"),
-            }
-        }))
-    }
-
     fn start_monitor(
         &self,
         spec: &ClusterSpec,
         master: &str,
         epoch: u64,
         reports: mpsc::Sender<(String, String, u64, VerdictReport)>,
-        (lease_replies, failing_over): (&LeaseReplies, &FailingOver),
+        leases: &Leases,
     ) -> anyhow::Result<watch::Sender<bool>> {
         let cfg = monitor_config(spec);
         let m = spec
@@ -494,49 +408,7 @@ impl Supervisor {
             }
         });
         let (alive_tx, alive_rx) = watch::channel(None);
-        let u = &spec.users;
-        match (
-            &m.agent,
-            secret(&u.agent_token_file, &u.agent_token_env, "agent token"),
-        ) {
-            (Some(endpoint), Ok(token)) => {
-                let target = LeaseTarget {
-                    cluster: spec.name.clone(),
-                    server: master.to_string(),
-                    epoch,
-                    manager: self.id,
-                    ttl: Duration::from_millis(spec.settings.lease_ttl_ms),
-                    endpoint: endpoint.clone(),
-                    token,
-                };
-                let handle = self.handle.clone();
-                let voters = move || {
-                    let view = handle.view();
-                    view.members
-                        .iter()
-                        .filter(|(_, _, voter)| *voter)
-                        .map(|(id, _, _)| *id)
-                        .collect()
-                };
-                let (busy, name) = (failing_over.clone(), spec.name.clone());
-                let in_failover = move || {
-                    busy.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .contains(&name)
-                };
-                tokio::spawn(run_renewals(
-                    target,
-                    voters,
-                    in_failover,
-                    alive_rx,
-                    lease_replies.clone(),
-                ));
-            }
-            _ => tracing::warn!(
-                cluster = %spec.name,
-                "{master} has no reachable agent configuration: no lease, it cannot fence itself"
-            ),
-        }
+        leases.spawn_renewals(&self.handle, self.id, spec, m, epoch, alive_rx);
         tokio::spawn(async move {
             let alive = Some(alive_tx);
             if let Err(e) =
@@ -611,7 +483,11 @@ fn quorum_config(spec: &ClusterSpec, monitor: &MonitorConfig) -> QuorumConfig {
 }
 
 /// Reads a secret from the named file or environment variable (never from the spec itself).
-fn secret(file: &Option<String>, env: &Option<String>, what: &str) -> anyhow::Result<String> {
+pub(super) fn secret(
+    file: &Option<String>,
+    env: &Option<String>,
+    what: &str,
+) -> anyhow::Result<String> {
     if let Some(f) = file {
         let text = std::fs::read_to_string(f).with_context(|| format!("{what}: reading {f}"))?;
         return Ok(text.trim_end_matches(['\n', '\r']).to_string());
