@@ -33,13 +33,7 @@ async fn e5_partitioned_master_is_fenced_before_the_new_master_takes_writes() {
     let new_master = Testbed::index_of(&master).expect("nodeK");
     wait_writes(&writer, 30).await;
 
-    let first_new = writer
-        .first_ack
-        .lock()
-        .expect("lock")
-        .get(&new_master)
-        .copied()
-        .expect("the new master acknowledged a write");
+    let first_new = first_ack_on(&writer, new_master);
     let last_old = pinned
         .last_ack()
         .expect("node1 acknowledged writes before the cut");

@@ -197,3 +197,13 @@ pub async fn fence_step_result(tb: &Testbed) -> String {
         .map(|s| s.detail.clone())
         .expect("the fence step's result")
 }
+
+/// When node `index` first acknowledged a write of `w`.
+pub fn first_ack_on(w: &raftmha::manager::testbed::Writer, index: usize) -> Instant {
+    w.first_ack
+        .lock()
+        .expect("lock")
+        .get(&index)
+        .copied()
+        .unwrap_or_else(|| panic!("node{index} acknowledged no write"))
+}
