@@ -138,9 +138,12 @@ pub fn cluster_toml(sb: &Sandbox, dir: &Path) -> Result<String> {
     let repl = secrets.join("repl.password");
     write_secret(&admin, &c.admin_password)?;
     write_secret(&repl, &c.repl_password)?;
+    // The managers reach the agents with their token (binlog tails, the master's lease).
+    let agent_token = dir.join("agents").join("token");
     let mut text = format!(
         "name = \"{CLUSTER}\"\n\n[users]\nadmin_user = {:?}\nadmin_password_file = {admin:?}\n\
-         repl_user = {:?}\nrepl_password_file = {repl:?}\n\n[settings]\nping_type = \"select\"\n\
+         repl_user = {:?}\nrepl_password_file = {repl:?}\nagent_token_file = {agent_token:?}\n\n\
+         [settings]\nping_type = \"select\"\n\
          ping_interval_ms = 500\nping_failures = 3\nlast_failover_minute = 480\n",
         c.admin_user, c.repl_user
     );

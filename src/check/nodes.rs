@@ -100,6 +100,19 @@ pub fn check_nodes(servers: &[(String, AgentAnswer)], our_version: &str) -> Vec<
                 format!("not running ({})", h.mysqld_state),
             );
         }
+        match h.fence.as_ref().filter(|f| f.fenced) {
+            Some(f) => add(
+                "fence",
+                name,
+                Level::Warn,
+                format!(
+                    "FENCED at epoch {} ({}, {}): takes no writes until the leader unfences it \
+                     (a master lifts it once a majority of managers renews its lease)",
+                    f.epoch, f.how, f.reason
+                ),
+            ),
+            None => add("fence", name, Level::Ok, "not fenced".into()),
+        }
         if !h.server_version.is_empty() {
             mysql_versions.insert(name.clone(), h.server_version.clone());
         }
@@ -141,7 +154,28 @@ mod tests {
             relay_dir_readable: true,
             server_version: "10.11.6-MariaDB-log".into(),
             newest_binlog: "binlog.000002".into(),
+            fence: None,
         }
+    }
+
+    #[test]
+    fn a_fenced_agent_is_a_warning_naming_how_and_why() {
+        let mut h = healthy();
+        let answers = [("db1".to_string(), AgentAnswer::Healthy(h.clone()))];
+        assert_eq!(worst(&check_nodes(&answers, "0.1.0"), "fence"), Level::Ok);
+        h.fence = Some(raftmha_node::proto::FenceState {
+            fenced: true,
+            cluster: "app1".into(),
+            epoch: 3,
+            how: "read_only".into(),
+            reason: "lease_expired".into(),
+            at_unix_ms: 1,
+        });
+        let answers = [("db1".to_string(), AgentAnswer::Healthy(h))];
+        let f = check_nodes(&answers, "0.1.0");
+        assert_eq!(worst(&f, "fence"), Level::Warn);
+        let line = f.iter().find(|x| x.check == "fence").expect("a fence line");
+        assert!(line.detail.contains("lease_expired"), "{}", line.detail);
     }
 
     fn worst(f: &[Finding], check: &str) -> Level {

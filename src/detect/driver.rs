@@ -35,7 +35,20 @@ pub async fn run_monitor<S: DbServer, C: Clock>(
     cfg: &MonitorConfig,
     clock: &C,
     reports: mpsc::Sender<VerdictReport>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), MonitorConfigError> {
+    run_monitor_renewing(server, cfg, clock, reports, stop, None).await
+}
+
+/// [`run_monitor`] that also publishes the instant of every check that found the server
+/// alive on `alive` (lease renewals follow it, see [`super::renew`]); never waits on it.
+pub async fn run_monitor_renewing<S: DbServer, C: Clock>(
+    server: &S,
+    cfg: &MonitorConfig,
+    clock: &C,
+    reports: mpsc::Sender<VerdictReport>,
     mut stop: watch::Receiver<bool>,
+    alive: Option<watch::Sender<Option<Instant>>>,
 ) -> Result<(), MonitorConfigError> {
     cfg.validate()?;
     let mut monitor = Monitor::new(cfg.clone());
@@ -58,6 +71,14 @@ pub async fn run_monitor<S: DbServer, C: Clock>(
             Ok(outcome) => outcome,
             Err(_) => PingOutcome::Failed(FailureKind::Timeout),
         };
+        if let Some(alive) = &alive
+            && matches!(
+                outcome,
+                PingOutcome::Alive | PingOutcome::AliveWithError { .. }
+            )
+        {
+            alive.send_replace(Some(Instant::now()));
+        }
         if let Some(report) = monitor.observe(clock.now(), &outcome) {
             tracing::debug!(server = server.addr(), ?report, "verdict report");
             if reports.send(report).await.is_err() {

@@ -3,6 +3,8 @@
 //! - [`monitor`]: one manager's per-master state machine (ping outcomes → verdict changes).
 //! - [`quorum`]: the majority-of-managers rule plus replica confirmation.
 //! - [`driver`]: the monitor loop over a [`crate::db::DbServer`] and the replica probe.
+//! - [`renew`]: lease renewals to the master host's agent after each successful check (the
+//!   agent self-fences the master when a majority of managers stops renewing).
 //!
 //! Wiring: every manager runs [`run_monitor`] per cluster master and commits each
 //! [`VerdictReport`] it emits (changes and re-affirmations of `Dead`) to the Raft log as a
@@ -13,8 +15,9 @@
 pub mod driver;
 pub mod monitor;
 pub mod quorum;
+pub mod renew;
 
-pub use driver::{Clock, SystemClock, probe_replicas, run_monitor};
+pub use driver::{Clock, SystemClock, probe_replicas, run_monitor, run_monitor_renewing};
 pub use monitor::{Millis, Monitor, MonitorConfig, ReportReason, Verdict, VerdictReport};
 pub use quorum::{
     Decision, ManagerId, ManagerVerdict, QuorumConfig, QuorumConfigError, Refusal, ReplicaEvidence,

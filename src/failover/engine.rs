@@ -279,6 +279,7 @@ impl<J: Journal> Run<'_, J> {
         let mut results = Vec::new();
         self.run_lanes("fence", &fencing, &mut results).await?;
         failpoint("after-fencing");
+        let fence_line = self.fence_outcome(&fencing, &dead_name);
 
         self.say("Phase 3: Master Recovery (re-probing the frozen replicas)");
         let plan: FailoverPlan = match self.done_get("plan") {
@@ -342,7 +343,12 @@ impl<J: Journal> Run<'_, J> {
             aborted: None,
             new_master_position: captured,
         };
-        let report = FailoverReport::from_record(&record);
+        let mut report = FailoverReport::from_record(&record);
+        if let Some(line) = fence_line {
+            // How the old master was fenced (or the warning that it was not), after the
+            // report's "Master ... is down!" header.
+            report.lines.insert(report.lines.len().min(2), line);
+        }
         self.say("failover complete");
         Ok(report)
     }
@@ -400,6 +406,21 @@ impl<J: Journal> Run<'_, J> {
             started.elapsed().as_millis()
         ));
         Ok(true)
+    }
+
+    /// The journaled outcome of the fencing plan's FenceOldMaster step, as a report line.
+    fn fence_outcome(&self, fencing: &[Step], dead: &str) -> Option<String> {
+        let step = fencing
+            .iter()
+            .find(|s| matches!(s.action, Action::FenceOldMaster { .. }))?;
+        let detail = self.done_get(&format!("fence.{}", step.id))?;
+        let line = match serde_json::from_str::<Option<StepOutput>>(&detail).ok()?? {
+            StepOutput::Note(how) => format!("{dead}: fenced: {how}."),
+            StepOutput::Skipped(why) => format!("{dead}: {why}."),
+            StepOutput::Position(_) => return None,
+        };
+        self.say(&format!("  {line}"));
+        Some(line)
     }
 
     fn done_get(&self, name: &str) -> Option<String> {

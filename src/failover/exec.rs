@@ -96,20 +96,7 @@ pub async fn execute<J: Journal>(
     let limit = env.step_timeout;
     match action {
         Action::FenceOldMaster { master } => {
-            let s = env.db(&master.name)?;
-            let fence = async {
-                let d = dialect(s).await?;
-                s.execute(&d.set_read_only(true)).await?;
-                let killed = s.kill_client_connections().await?;
-                anyhow::Ok(killed.len())
-            };
-            match timeout(env.probe_timeout, fence).await {
-                Ok(Ok(n)) => Ok(Some(StepOutput::Note(format!(
-                    "read_only=ON, {n} client sessions killed"
-                )))),
-                Ok(Err(e)) => Ok(Some(StepOutput::Skipped(format!("unreachable: {e:#}")))),
-                Err(_) => Ok(Some(StepOutput::Skipped("no answer".into()))),
-            }
+            super::fence::fence_old_master(env, cluster, failover, &master.name).await
         }
         Action::MasterIpFailoverStop {
             master,

@@ -5,6 +5,7 @@
 //! - [`select`]: survivors and lost replicas, latest/oldest, errant GTIDs, the new master.
 //! - [`plan`]: the ordered steps for MHA's phases 2–5, each with what a successor needs.
 //! - [`repoint`]: the source definition for a repointed replica.
+//! - [`fence`]: fencing the old master (SQL, then its agent, then waiting out its lease).
 //! - [`report`]: MHA's `----- Failover Report -----` (text and JSON).
 //!
 //! How the engine (journaling, execution, resume; not in this module) drives them:
@@ -22,6 +23,7 @@
 //! 4. Render [`FailoverReport::from_record`] and keep it (text and JSON) in the history.
 pub mod engine;
 pub mod exec;
+pub mod fence;
 pub mod input;
 pub mod observe;
 pub mod op_run;

@@ -1,7 +1,10 @@
 //! The `raftmha manager` daemon: one per manager host. It opens the data dir (refusing a
 //! damaged one), starts the Raft node, serves the Raft and admin gRPC services on one
-//! listener, bootstraps a new cluster safely, and shuts down gracefully.
+//! listener, bootstraps a new cluster safely, and shuts down gracefully. [`supervise`] is the
+//! per-manager loop (monitors, and on the leader: decisions, failovers, fencing); [`lease`] its
+//! masters' leases (renewals, unfence of a self-fenced master).
 pub mod config;
+pub mod lease;
 pub mod local;
 pub mod supervise;
 pub mod testbed;

@@ -14,13 +14,14 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::lease::Leases;
 use crate::api::auth::AuthToken;
 use crate::api::client::AdminClient;
 use crate::api::server::now_ms;
 use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType, Secret};
 use crate::detect::{
     Decision, ManagerVerdict, MonitorConfig, QuorumConfig, ReportReason, SystemClock, Verdict,
-    VerdictReport, decide, probe_replicas, run_monitor,
+    VerdictReport, decide, probe_replicas, run_monitor_renewing,
 };
 use crate::failover::ReplicationAccount;
 use crate::failover::engine::{Journal, Progress, run_failover};
@@ -178,6 +179,8 @@ impl Supervisor {
         let mut monitors: BTreeMap<String, (String, u64, watch::Sender<bool>)> = BTreeMap::new();
         let mut failovers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
+        let leases = Leases::default();
+        let mut last_unfence: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
         let mut last_fence_sweep = tokio::time::Instant::now();
         let mut fence_sweep: Option<JoinHandle<()>> = None;
         loop {
@@ -186,6 +189,7 @@ impl Supervisor {
             }
             let (applied, state) = self.handle.local_state();
             let leader = self.handle.is_leader();
+            leases.note_failovers(&state.clusters);
             // Monitors follow the current master of every cluster.
             monitors.retain(|name, (master, epoch, stop_tx)| {
                 let keep = state.clusters.get(name).is_some_and(|c| {
@@ -201,7 +205,9 @@ impl Supervisor {
                 if monitors.contains_key(name) {
                     continue;
                 }
-                match self.start_monitor(&c.spec, master, c.epoch, reports_tx.clone()) {
+                let started =
+                    self.start_monitor(&c.spec, master, c.epoch, reports_tx.clone(), &leases);
+                match started {
                     Ok(stop_tx) => {
                         monitors.insert(name.clone(), (master.clone(), c.epoch, stop_tx));
                     }
@@ -226,6 +232,12 @@ impl Supervisor {
             if leader {
                 for (name, c) in &state.clusters {
                     if failovers.contains_key(name) {
+                        continue;
+                    }
+                    // Serialized with failovers: an unfence runs as this cluster's task, so
+                    // no failover starts while it runs, and none is in flight when it starts.
+                    if let Some(task) = leases.unfence_task(name, c, &mut last_unfence) {
+                        failovers.insert(name.clone(), task);
                         continue;
                     }
                     let why = self.leader_duty(name, c, &mut failovers).await;
@@ -393,6 +405,7 @@ impl Supervisor {
         master: &str,
         epoch: u64,
         reports: mpsc::Sender<(String, String, u64, VerdictReport)>,
+        leases: &Leases,
     ) -> anyhow::Result<watch::Sender<bool>> {
         let cfg = monitor_config(spec);
         let m = spec
@@ -423,8 +436,13 @@ impl Supervisor {
                 }
             }
         });
+        let (alive_tx, alive_rx) = watch::channel(None);
+        leases.spawn_renewals(&self.handle, self.id, spec, m, epoch, alive_rx);
         tokio::spawn(async move {
-            if let Err(e) = run_monitor(&server, &cfg, &SystemClock, tx, stop_rx).await {
+            let alive = Some(alive_tx);
+            if let Err(e) =
+                run_monitor_renewing(&server, &cfg, &SystemClock, tx, stop_rx, alive).await
+            {
                 tracing::error!("monitor not started: {e}");
             }
         });
@@ -494,7 +512,11 @@ fn quorum_config(spec: &ClusterSpec, monitor: &MonitorConfig) -> QuorumConfig {
 }
 
 /// Reads a secret from the named file or environment variable (never from the spec itself).
-fn secret(file: &Option<String>, env: &Option<String>, what: &str) -> anyhow::Result<String> {
+pub(super) fn secret(
+    file: &Option<String>,
+    env: &Option<String>,
+    what: &str,
+) -> anyhow::Result<String> {
     if let Some(f) = file {
         let text = std::fs::read_to_string(f).with_context(|| format!("{what}: reading {f}"))?;
         return Ok(text.trim_end_matches(['\n', '\r']).to_string());

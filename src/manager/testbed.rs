@@ -38,6 +38,11 @@ pub struct TestbedOptions {
     pub settings: String,
     /// Extra lines per server (index 0 = node1).
     pub server_extra: [String; 3],
+    /// The agents may SIGKILL their mysqld (fencing a paused or hung master).
+    pub allow_stop_mysqld: bool,
+    /// Start node K in cgroup `<parent>/nodeK` and manager K in `<parent>/managerK`, so
+    /// `crate::chaos::NetFaults` can cut them off by sender.
+    pub cgroup_parent: Option<PathBuf>,
 }
 
 impl Testbed {
@@ -52,6 +57,7 @@ impl Testbed {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut spec = SandboxSpec::new(dir.join("db"), 3, Ipv4Addr::new(127, 0, subnet, 10));
         spec.gtid = opts.gtid;
+        spec.cgroup_parent = opts.cgroup_parent.clone();
         spec.timeout = Duration::from_secs(90);
         let sandbox = SandboxGuard(Sandbox::up(spec).await.context("starting the sandbox")?);
         let creds = sandbox.credentials().clone();
@@ -94,7 +100,7 @@ impl Testbed {
                 max_upload_bytes: 1 << 30,
                 call_timeout_secs: 120,
                 mysqld_pid_file: Some(node.pid_file.clone()),
-                allow_stop_mysqld: false,
+                allow_stop_mysqld: opts.allow_stop_mysqld,
                 verify_crc: true,
                 db: Some(DbConfig {
                     host: node.ip.to_string(),
@@ -124,6 +130,7 @@ impl Testbed {
         }
         let spec = ClusterSpec::parse(&cluster_file)?;
         let mut managers = LocalManagers::new(bin, &dir.join("managers"), subnet, 3);
+        managers.cgroup_parent = opts.cgroup_parent.clone();
         managers.start_all();
         managers.wait_leader(&[1, 2, 3]).await;
         let (reply, _) = managers

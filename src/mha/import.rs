@@ -243,6 +243,8 @@ pub fn import(
         }
         settings.ping_interval_ms = secs * 1000;
     }
+    // The lease must outlive a few checks, or a healthy master would fence itself.
+    settings.lease_ttl_ms = settings.lease_ttl_ms.max(settings.ping_interval_ms * 3);
     if let Some(f) = cluster_wide("ping_type")? {
         settings.ping_type = match f.entry.value.to_ascii_uppercase().as_str() {
             "SELECT" => PingType::Select,

@@ -81,6 +81,13 @@ pub struct Settings {
     pub master_ip_online_change_script: Option<String>,
     pub shutdown_script: Option<String>,
     pub report_script: Option<String>,
+    /// The master's lease (ms): every manager that sees the master alive renews it on the
+    /// master host's agent, which fences its mysqld (read_only, or SIGKILL when allowed) once
+    /// fewer than a majority renewed within this TTL. A master cut off from the managers stops
+    /// taking writes after it, and a leader that cannot reach the old master waits it out
+    /// before promoting. 0 disables self-fencing (a partitioned old master may then take
+    /// writes that are lost, as with MHA).
+    pub lease_ttl_ms: u64,
 }
 
 impl Default for Settings {
@@ -95,6 +102,7 @@ impl Default for Settings {
             master_ip_online_change_script: None,
             shutdown_script: None,
             report_script: None,
+            lease_ttl_ms: 2000,
         }
     }
 }
@@ -149,6 +157,16 @@ impl ClusterSpec {
             return Err(invalid(
                 "settings.ping_interval_ms",
                 "must be between 50 and 60000",
+            ));
+        }
+        if s.lease_ttl_ms != 0
+            && (s.lease_ttl_ms < 500
+                || s.lease_ttl_ms < 2 * s.ping_interval_ms
+                || s.lease_ttl_ms > 600_000)
+        {
+            return Err(invalid(
+                "settings.lease_ttl_ms",
+                "must be 0 (off) or between 500 and 600000 and at least twice ping_interval_ms",
             ));
         }
         if s.ping_failures == 0 {
@@ -336,6 +354,28 @@ no_master = true
         assert_eq!(spec.servers.len(), 3);
         assert_eq!(spec.servers[1].port, 3306);
         assert_eq!(spec.settings.ping_interval_ms, 500);
+    }
+
+    #[test]
+    fn the_lease_defaults_to_two_seconds_and_zero_turns_it_off() {
+        let spec = ClusterSpec::parse(GOOD).expect("valid");
+        assert_eq!(
+            spec.settings.lease_ttl_ms, 2000,
+            "files without the key parse"
+        );
+        let off = GOOD.replace("[settings]", "[settings]\nlease_ttl_ms = 0");
+        assert_eq!(
+            ClusterSpec::parse(&off)
+                .expect("valid")
+                .settings
+                .lease_ttl_ms,
+            0
+        );
+        // A lease shorter than two checks would expire between renewals of a healthy master.
+        let short = GOOD.replace("[settings]", "[settings]\nlease_ttl_ms = 900");
+        assert_eq!(key_of(&short), "settings.lease_ttl_ms");
+        let tiny = GOOD.replace("[settings]", "[settings]\nlease_ttl_ms = 100");
+        assert_eq!(key_of(&tiny), "settings.lease_ttl_ms");
     }
 
     #[test]

@@ -237,6 +237,44 @@ impl AgentClient {
     }
 }
 
+impl AgentClient {
+    /// One lease renewal; the caller bounds it with its own (short) timeout.
+    pub async fn renew_lease(&self, req: RenewLeaseRequest) -> Result<LeaseReply, ClientError> {
+        Ok(self
+            .inner
+            .clone()
+            .renew_lease(self.req(req))
+            .await?
+            .into_inner())
+    }
+
+    /// Fences the host's mysqld for `cluster` at `epoch` (the leader during a failover).
+    pub async fn fence(&self, cluster: &str, epoch: u64) -> Result<FenceReply, ClientError> {
+        Ok(self
+            .inner
+            .clone()
+            .fence(self.req(FenceRequest {
+                cluster: cluster.into(),
+                epoch,
+            }))
+            .await?
+            .into_inner())
+    }
+
+    /// Lifts a recorded fence (refused unless a majority renews for `epoch`).
+    pub async fn unfence(&self, cluster: &str, epoch: u64) -> Result<FenceReply, ClientError> {
+        Ok(self
+            .inner
+            .clone()
+            .unfence(self.req(UnfenceRequest {
+                cluster: cluster.into(),
+                epoch,
+            }))
+            .await?
+            .into_inner())
+    }
+}
+
 /// Writes a chunk stream to `out`, checking each chunk's CRC, offsets and the totals.
 async fn receive_file(
     mut stream: tonic::Streaming<FileChunk>,

@@ -42,13 +42,19 @@ pub struct AgentConfig {
     /// The local mysqld's pid file (Health, StopMysqld).
     #[serde(default)]
     pub mysqld_pid_file: Option<PathBuf>,
-    /// StopMysqld is refused unless this is true.
+    /// StopMysqld is refused unless this is true. Also lets the agent SIGKILL a paused or hung
+    /// mysqld when the master's lease expires or the leader fences it (see [`super::lease`]);
+    /// without it such a master can only be set read-only, which a hung server never confirms.
     #[serde(default)]
     pub allow_stop_mysqld: bool,
     /// Verify CRC32 while saving and generating.
     #[serde(default = "default_true")]
     pub verify_crc: bool,
-    /// The local server, for ApplyDiff and PurgeRelayLogs.
+    /// The local server, for ApplyDiff, PurgeRelayLogs and fencing: when this host is the
+    /// master and fewer than a majority of managers renewed its lease within the cluster's
+    /// `lease_ttl_ms`, the agent sets read_only, kills client sessions and holds a global read
+    /// lock with this account (a master cut off from the managers stops taking writes after the
+    /// TTL, as Patroni's does); the leader lifts it once a majority renews again.
     #[serde(default)]
     pub db: Option<DbConfig>,
     /// Serve over TLS (rustls) instead of plain HTTP/2.

@@ -4,11 +4,16 @@
 //! - [`auth`]: the shared token (file or env var), compared in constant time.
 //! - [`paths`]: only bare file names inside the configured directories are served.
 //! - [`service`]: the RPCs (`proto/node.proto`).
+//! - [`lease`]: the master's lease as plain logic (majority of renewals within the TTL);
+//!   [`keeper`] runs it (check loop, persisted state) and [`fence`] fences the local mysqld.
 //! - [`client`]: the typed client managers use.
 
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod fence;
+pub mod keeper;
+pub mod lease;
 pub mod paths;
 pub mod service;
 
@@ -29,6 +34,8 @@ pub async fn serve(
     let timeout = Duration::from_secs(cfg.call_timeout_secs);
     let cfg_tls = cfg.tls.clone();
     let svc = service::Agent::new(cfg)?;
+    // Self-fencing runs as long as the agent serves.
+    let lease_loop = tokio::spawn(svc.keeper().run());
     let server = NodeAgentServer::new(svc)
         .max_decoding_message_size(max_request)
         .max_encoding_message_size(service::CHUNK * 2);
@@ -39,10 +46,12 @@ pub async fn serve(
         builder = builder.tls_config(tls.load()?)?;
     }
     tracing::info!(%addr, tls = cfg_tls.is_some(), "node agent listening");
-    builder
+    let served = builder
         .timeout(timeout)
         .add_service(server)
         .serve_with_shutdown(addr, shutdown)
-        .await?;
+        .await;
+    lease_loop.abort();
+    served?;
     Ok(())
 }

@@ -10,6 +10,8 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::config::AgentConfig;
+use super::fence::{is_live_mysqld, proc_state, read_pid};
+use super::keeper::Keeper;
 use super::paths;
 use crate::binlog::relay::{Found, MasterCoord, Method, list_numbered};
 use crate::proto::node_agent_server::NodeAgent;
@@ -28,17 +30,25 @@ pub struct Agent {
     cfg: Arc<AgentConfig>,
     db: Option<(DbTarget, Option<PathBuf>)>,
     seq: AtomicU64,
+    keeper: Arc<Keeper>,
 }
 
 impl Agent {
     pub fn new(cfg: AgentConfig) -> anyhow::Result<Self> {
         let db = cfg.db_target()?;
         std::fs::create_dir_all(&cfg.workdir)?;
+        let keeper = Arc::new(Keeper::new(&cfg, db.as_ref().map(|(t, _)| t.clone())));
         Ok(Agent {
             cfg: Arc::new(cfg),
             db,
             seq: AtomicU64::new(0),
+            keeper,
         })
+    }
+
+    /// The lease keeper, whose check loop [`super::serve`] runs.
+    pub fn keeper(&self) -> Arc<Keeper> {
+        self.keeper.clone()
     }
 
     fn scratch(&self, what: &str) -> PathBuf {
@@ -164,22 +174,6 @@ fn stream_file(path: PathBuf, no_events: bool, report_json: String) -> ChunkStre
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
-fn proc_state(pid: i32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1.trim_start();
-    after.split_whitespace().next().map(str::to_string)
-}
-
-fn read_pid(pid_file: Option<&Path>) -> Option<i32> {
-    std::fs::read_to_string(pid_file?).ok()?.trim().parse().ok()
-}
-
-fn is_mysqld(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| matches!(c.trim(), "mariadbd" | "mysqld"))
-        .unwrap_or(false)
-}
-
 #[tonic::async_trait]
 impl NodeAgent for Agent {
     type SaveBinaryLogsStream = ChunkStream;
@@ -188,7 +182,7 @@ impl NodeAgent for Agent {
     async fn health(&self, _req: Request<HealthRequest>) -> Result<Response<HealthReply>, Status> {
         let pid = read_pid(self.cfg.mysqld_pid_file.as_deref());
         let state = pid.and_then(proc_state);
-        let running = pid.is_some_and(is_mysqld) && state.as_deref().is_some_and(|s| s != "Z");
+        let running = pid.is_some_and(is_live_mysqld);
         let readable = |d: &Path| std::fs::read_dir(d).is_ok();
         let newest = list_numbered(&self.cfg.binlog_dir, &self.cfg.binlog_base)
             .ok()
@@ -215,7 +209,27 @@ impl NodeAgent for Agent {
             newest_binlog: newest
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_default(),
+            fence: Some(self.keeper.fence_state()),
         }))
+    }
+
+    async fn renew_lease(
+        &self,
+        req: Request<RenewLeaseRequest>,
+    ) -> Result<Response<LeaseReply>, Status> {
+        Ok(Response::new(self.keeper.renew(req.get_ref())))
+    }
+
+    async fn fence(&self, req: Request<FenceRequest>) -> Result<Response<FenceReply>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(self.keeper.fence(&r.cluster, r.epoch).await))
+    }
+
+    async fn unfence(&self, req: Request<UnfenceRequest>) -> Result<Response<FenceReply>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(
+            self.keeper.unfence(&r.cluster, r.epoch).await?,
+        ))
     }
 
     async fn save_binary_logs(
@@ -360,7 +374,7 @@ impl NodeAgent for Agent {
         let Some(pid) = read_pid(self.cfg.mysqld_pid_file.as_deref()) else {
             return Ok(Response::new(StopMysqldReply::default()));
         };
-        if !is_mysqld(pid) {
+        if !is_live_mysqld(pid) {
             return Ok(Response::new(StopMysqldReply {
                 pid,
                 ..Default::default()
@@ -375,7 +389,7 @@ impl NodeAgent for Agent {
         unsafe { libc::kill(pid, sig) };
         let deadline = tokio::time::Instant::now() + self.timeout().min(Duration::from_secs(120));
         while tokio::time::Instant::now() < deadline {
-            if !is_mysqld(pid) {
+            if !is_live_mysqld(pid) {
                 return Ok(Response::new(StopMysqldReply {
                     pid,
                     was_running: true,
