@@ -97,9 +97,15 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         })
         .collect::<Result<_>>()?;
     let (rec, writer) = Recorder::start(&dir.join("history.jsonl"))?;
-    let mut system = crate::system::start(&sb, &faults, &dir, opts.base_ip)
-        .await
-        .context("starting agents and managers")?;
+    let mut system = crate::system::start(
+        &sb,
+        &faults,
+        &dir,
+        opts.base_ip,
+        crate::system::CHAOS_SETTINGS,
+    )
+    .await
+    .context("starting agents and managers")?;
     rec.record(Event::Config(RunConfig {
         scenario: scenario.name.into(),
         seed: opts.seed,

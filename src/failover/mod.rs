@@ -6,6 +6,7 @@
 //! - [`plan`]: the ordered steps for MHA's phases 2–5, each with what a successor needs.
 //! - [`repoint`]: the source definition for a repointed replica.
 //! - [`report`]: MHA's `----- Failover Report -----` (text and JSON).
+//! - [`timing`]: when each phase ended, from the journal (metrics, benchmarks).
 //!
 //! How the engine (journaling, execution, resume; not in this module) drives them:
 //! 1. Probe the replicas ([`observe_replicas`]) into a [`FailoverInput`]; journal
@@ -28,6 +29,7 @@ pub mod plan;
 pub mod repoint;
 pub mod report;
 pub mod select;
+pub mod timing;
 
 pub use input::{
     DeadMaster, FailoverInput, FailoverPolicy, ReplicaFacts, ReplicaSnapshot, ReplicaState,

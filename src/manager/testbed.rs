@@ -38,6 +38,8 @@ pub struct TestbedOptions {
     pub settings: String,
     /// Extra lines per server (index 0 = node1).
     pub server_extra: [String; 3],
+    /// Serve `/metrics` and `/health/*` on `127.0.<subnet>.<manager id>:<port>`.
+    pub http_port: Option<u16>,
 }
 
 impl Testbed {
@@ -124,6 +126,14 @@ impl Testbed {
         }
         let spec = ClusterSpec::parse(&cluster_file)?;
         let mut managers = LocalManagers::new(bin, &dir.join("managers"), subnet, 3);
+        if let Some(port) = opts.http_port {
+            for id in 1..=3 {
+                managers.extra_config =
+                    format!("[http]\nlisten = \"{}:{port}\"\n", managers.ip(id));
+                managers.write_config(id);
+            }
+            managers.extra_config.clear();
+        }
         managers.start_all();
         managers.wait_leader(&[1, 2, 3]).await;
         let (reply, _) = managers

@@ -36,6 +36,17 @@ pub async fn ids(tb: &Testbed, node: usize) -> BTreeSet<u64> {
     v.into_iter().collect()
 }
 
+/// `test.w` with ids 1, 2, 3 on the master, replicated everywhere.
+pub async fn create_w_table(tb: &Testbed) {
+    sql(tb, 1, "CREATE DATABASE test").await;
+    sql(tb, 1, "CREATE TABLE test.w (id BIGINT PRIMARY KEY)").await;
+    sql(tb, 1, "INSERT INTO test.w VALUES (1), (2), (3)").await;
+    tb.sandbox
+        .wait_replicas_caught_up(Duration::from_secs(30))
+        .await
+        .expect("caught up");
+}
+
 /// Waits until `n` more writes are acknowledged (bounded).
 pub async fn wait_writes(w: &Writer, n: usize) {
     let target = w.count() + n;
