@@ -1,8 +1,10 @@
 //! MHA's hook scripts run by a real failover, each a real shell script that appends its name
 //! and arguments to a file: `master_ip_failover_script --command=stopssh|stop` and
 //! `--command=start`, `shutdown_script` (exit 10: "mysqld killed, host kept up", the failover
-//! goes on) and `report_script`, with MHA's argument names and never a password.
-//! IP range 127.0.224.0/24, directories under /tmp/rmha-bench/.
+//! goes on) and `report_script`, with MHA's argument names and never a password; a failing
+//! `--command=stop` aborts the failover (MHA: anything but 0 or 10), a failing
+//! `report_script` does not (MHA ignores its result).
+//! IP ranges 127.0.224.0/24, 127.0.226.0/24, 127.0.227.0/24; directories under /tmp/rmha-bench/.
 mod failover_support;
 
 use std::os::unix::fs::PermissionsExt;
@@ -36,38 +38,48 @@ fn calls<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn hooks_get_mha_arguments_and_shutdown_exit_10_lets_the_failover_go_on() {
-    let hooks = Path::new("/tmp/rmha-bench/hooks-scripts");
-    let _ = std::fs::remove_dir_all(hooks);
-    std::fs::create_dir_all(hooks).expect("hooks dir");
-    let log = hooks.join("calls.log");
-    let mip = hook(hooks, "master_ip_failover", &log, 0);
-    let shutdown = hook(hooks, "shutdown", &log, 10);
-    let report = hook(hooks, "report", &log, 0);
+/// A testbed whose cluster runs the given hooks (`(setting, script)` pairs).
+async fn testbed_with_hooks(name: &str, subnet: u8, hooks: &[(&str, &Path)]) -> Testbed {
+    let settings: Vec<String> = hooks
+        .iter()
+        .map(|(key, path)| format!("{key} = {:?}", path.display().to_string()))
+        .collect();
     let opts = TestbedOptions {
-        settings: format!(
-            "master_ip_failover_script = {:?}\nshutdown_script = {:?}\nreport_script = {:?}",
-            mip.display().to_string(),
-            shutdown.display().to_string(),
-            report.display().to_string()
-        ),
+        settings: settings.join("\n"),
         ..TestbedOptions::default()
     };
-    let tb = Testbed::up(
-        Path::new(BIN),
-        Path::new("/tmp/rmha-bench/hooks"),
-        224,
-        &opts,
-    )
-    .await
-    .expect("testbed up");
-    sql(&tb, 1, "CREATE DATABASE test").await;
-    sql(&tb, 1, "CREATE TABLE test.w (id BIGINT PRIMARY KEY)").await;
-    tb.sandbox
-        .wait_replicas_caught_up(Duration::from_secs(30))
+    let dir = Path::new("/tmp/rmha-bench").join(name);
+    let tb = Testbed::up(Path::new(BIN), &dir, subnet, &opts)
         .await
-        .expect("caught up");
+        .expect("testbed up");
+    create_w_table(&tb).await;
+    tb
+}
+
+fn scripts_dir(name: &str) -> PathBuf {
+    let dir = Path::new("/tmp/rmha-bench").join(format!("{name}-scripts"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scripts dir");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hooks_get_mha_arguments_and_shutdown_exit_10_lets_the_failover_go_on() {
+    let hooks = scripts_dir("hooks");
+    let log = hooks.join("calls.log");
+    let mip = hook(&hooks, "master_ip_failover", &log, 0);
+    let shutdown = hook(&hooks, "shutdown", &log, 10);
+    let report = hook(&hooks, "report", &log, 0);
+    let tb = testbed_with_hooks(
+        "hooks",
+        224,
+        &[
+            ("master_ip_failover_script", &mip),
+            ("shutdown_script", &shutdown),
+            ("report_script", &report),
+        ],
+    )
+    .await;
     tb.sandbox.kill_node(1).await.expect("kill node1");
     let new_master = wait_failover(&tb).await;
 
@@ -128,5 +140,57 @@ async fn hooks_get_mha_arguments_and_shutdown_exit_10_lets_the_failover_go_on() 
             "a password in hook arguments"
         );
     }
+    tb.down().await.expect("down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_master_ip_failover_stop_aborts_the_failover() {
+    let hooks = scripts_dir("hooks_stop_fails");
+    let log = hooks.join("calls.log");
+    let mip = hook(&hooks, "master_ip_failover", &log, 1);
+    let tb = testbed_with_hooks(
+        "hooks_stop_fails",
+        226,
+        &[("master_ip_failover_script", &mip)],
+    )
+    .await;
+    tb.sandbox.kill_node(1).await.expect("kill node1");
+    let c = tb
+        .wait_for("the failover to finish", Duration::from_secs(60), |c| {
+            c.failovers.back().is_some_and(|f| f.finished.is_some())
+        })
+        .await
+        .expect("finished");
+    let f = c.failovers.back().expect("a failover");
+    assert_eq!(
+        f.finished.as_ref().map(|(o, _)| o.clone()),
+        Some(raftmha::state::FailoverOutcome::Failed),
+        "{:#?}",
+        f.steps
+    );
+    assert_eq!(c.master.as_deref(), Some("node1"), "nobody promoted");
+    let text = std::fs::read_to_string(&log).expect("the hook ran");
+    assert!(!text.contains("--command=start"), "{text}");
+    tb.down().await.expect("down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_report_script_does_not_fail_the_failover() {
+    let hooks = scripts_dir("hooks_report_fails");
+    let log = hooks.join("calls.log");
+    let report = hook(&hooks, "report", &log, 1);
+    let tb = testbed_with_hooks("hooks_report_fails", 227, &[("report_script", &report)]).await;
+    tb.sandbox.kill_node(1).await.expect("kill node1");
+    let new_master = wait_failover(&tb).await;
+    assert_ne!(new_master, "node1");
+    let text = std::fs::read_to_string(&log).expect("the hook ran");
+    assert_eq!(
+        calls(
+            &text.lines().map(str::to_string).collect::<Vec<_>>(),
+            "report"
+        )
+        .len(),
+        1
+    );
     tb.down().await.expect("down");
 }

@@ -346,7 +346,13 @@ pub async fn execute<J: Journal>(
             }
             args.push("--subject=raftmha failover".to_string());
             args.push("--body=failover finished".to_string());
-            script(env.scripts.report.as_deref(), &args, limit).await
+            // MHA logs a failing report_script and carries on: the failover is already done.
+            match script(env.scripts.report.as_deref(), &args, limit).await {
+                Err(e) => Ok(Some(StepOutput::Note(format!(
+                    "report_script failed (ignored, as MHA does): {e:#}"
+                )))),
+                done => done,
+            }
         }
     }
 }
