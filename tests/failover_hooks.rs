@@ -9,7 +9,6 @@ mod failover_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use failover_support::*;
 use raftmha::manager::testbed::{Testbed, TestbedOptions};
@@ -155,13 +154,7 @@ async fn a_failing_master_ip_failover_stop_aborts_the_failover() {
     )
     .await;
     tb.sandbox.kill_node(1).await.expect("kill node1");
-    let c = tb
-        .wait_for("the failover to finish", Duration::from_secs(60), |c| {
-            c.failovers.back().is_some_and(|f| f.finished.is_some())
-        })
-        .await
-        .expect("finished");
-    let f = c.failovers.back().expect("a failover");
+    let (c, f) = wait_finished(&tb).await;
     assert_eq!(
         f.finished.as_ref().map(|(o, _)| o.clone()),
         Some(raftmha::state::FailoverOutcome::Failed),

@@ -25,13 +25,7 @@ async fn kill_replica_then_master(tb: &Testbed) -> raftmha::state::FailoverRecor
     tb.sandbox.kill_node(3).await.expect("kill node3");
     sql(tb, 1, "INSERT INTO test.w VALUES (4)").await;
     tb.sandbox.kill_node(1).await.expect("kill node1");
-    let c = tb
-        .wait_for("the failover to finish", Duration::from_secs(60), |c| {
-            c.failovers.back().is_some_and(|f| f.finished.is_some())
-        })
-        .await
-        .expect("a finished failover");
-    c.failovers.back().cloned().expect("a failover")
+    wait_finished(tb).await.1
 }
 
 fn succeeded_with_node3_lost(f: &raftmha::state::FailoverRecord) {
