@@ -141,11 +141,15 @@ pub fn cluster_toml(sb: &Sandbox, dir: &Path, settings: &str) -> Result<String> 
     let c = sb.credentials();
     let admin = secrets.join("admin.password");
     let repl = secrets.join("repl.password");
+    // Written by `start_agents`; without it the managers cannot use any agent (no binlog
+    // tail saved, no relay-log diff: a file/position failover with lagging replicas fails).
+    let token = dir.join("agents").join("token");
     write_secret(&admin, &c.admin_password)?;
     write_secret(&repl, &c.repl_password)?;
     let mut text = format!(
         "name = \"{CLUSTER}\"\n\n[users]\nadmin_user = {:?}\nadmin_password_file = {admin:?}\n\
-         repl_user = {:?}\nrepl_password_file = {repl:?}\n\n[settings]\n{settings}",
+         repl_user = {:?}\nrepl_password_file = {repl:?}\nagent_token_file = {token:?}\n\n\
+         [settings]\n{settings}",
         c.admin_user, c.repl_user
     );
     for node in sb.nodes() {

@@ -52,6 +52,11 @@ pub struct FailoverArgs {
     /// Master check interval; the product's default (250 ms, 3 failed checks) when absent.
     #[arg(long)]
     pub ping_interval_ms: Option<u64>,
+    /// DESIGN's second case: file/position replication without semi-sync, node2's IO thread
+    /// stopped 300 ms and node3's 150 ms before the kill while the writer goes on, so the new
+    /// master needs a relay-log diff and the dead master's saved binlog tail.
+    #[arg(long)]
+    pub lagging: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -83,6 +88,7 @@ pub struct Sample {
 pub struct Report {
     pub bench: &'static str,
     pub runs: usize,
+    pub setup: &'static str,
     pub settings: String,
     pub detection: Summary,
     pub promoted: Summary,
@@ -139,8 +145,8 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
     std::fs::create_dir_all(&dir)?;
     let faults = NetFaults::new(&format!("jb{}", std::process::id()))?;
     let mut spec = SandboxSpec::new(dir.join("db"), 3, args.base_ip);
-    spec.gtid = true;
-    spec.semi_sync = true;
+    spec.gtid = !args.lagging;
+    spec.semi_sync = !args.lagging;
     spec.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
     let sb = SandboxGuard(Sandbox::up(spec).await.context("starting the databases")?);
     let mut m = sb.conn(1).await?;
@@ -186,6 +192,14 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
         rec.clone(),
     ));
     tokio::time::sleep(Duration::from_secs(2)).await;
+    if args.lagging {
+        for (node, pause) in [(2, 150), (3, 150)] {
+            let mut c = sb.conn(node).await?;
+            c.query_drop("STOP SLAVE IO_THREAD").await?;
+            c.disconnect().await?;
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
 
     let killed_node = dbs[0].node.clone();
     // The master's epoch before the kill (0 or 1: discovered or named by the harness).
@@ -379,6 +393,11 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
             "leader-crash"
         },
         runs: samples.len(),
+        setup: if args.lagging {
+            "file/position, no semi-sync, replicas' IO threads stopped 300 ms and 150 ms before the kill (relay-log diff + saved tail)"
+        } else {
+            "GTID, semi-sync AFTER_SYNC, replicas level"
+        },
         settings: match args.ping_interval_ms {
             Some(ms) => format!("ping_interval_ms = {ms}, ping_failures = 3 (default)"),
             None => "defaults: ping_interval_ms = 250, ping_failures = 3".into(),
@@ -395,8 +414,8 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} ({} runs, 3 MariaDB semi-sync AFTER_SYNC GTID, 3 managers; {})",
-            report.bench, report.runs, report.settings
+            "{} ({} runs, 3 MariaDB: {}; 3 managers; {})",
+            report.bench, report.runs, report.setup, report.settings
         );
         println!(
             "{:<34} {:>8} {:>8} {:>8} {:>8}",
