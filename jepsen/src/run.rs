@@ -116,7 +116,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
             .collect(),
         // Without a failover every acknowledged write must be on the master; failover
         // scenarios run semi-sync AFTER_SYNC, which covers every acknowledged write too.
-        acked_writes_covered: !scenario.needs_engine || scenario.semi_sync,
+        acked_writes_covered: scenario.acked_writes_covered(),
         anti_flap_window_ns: 480 * 60 * 1_000_000_000,
         expect_no_failover: scenario.expects_no_failover(),
         expect_failover: scenario.needs_engine,
