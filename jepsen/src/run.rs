@@ -171,12 +171,13 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
     )));
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
+    let nemesis_log = crate::nemesis::NemesisLog::new(rec.clone());
     let mut nemesis = Nemesis {
         sb: &sb,
         faults: &faults,
         system: &mut system,
         clients: clients.clone(),
-        rec: &rec,
+        rec: &nemesis_log,
     };
     let nemesis_result = nemesis.run(scenario, &mut rng, opts.duration).await;
 
@@ -185,9 +186,19 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
     // A dead database that a failover replaced stays down: MHA never re-adds a dead master by
     // itself (the operator does, as a replica), and restarting it writable would plant a
     // second master the harness itself created.
+    // (By the journal, not the epoch: a master the managers discovered starts at epoch 0.)
     let failed_over = crate::system::read_state(&clients)
         .await
-        .and_then(|s| s.clusters.get(crate::system::CLUSTER).map(|c| c.epoch > 1))
+        .and_then(|s| {
+            s.clusters.get(crate::system::CLUSTER).map(|c| {
+                c.failovers.iter().any(|f| {
+                    matches!(
+                        f.finished,
+                        Some((raftmha::state::FailoverOutcome::Succeeded, _))
+                    )
+                })
+            })
+        })
         .unwrap_or(false);
     for node in sb.nodes() {
         if let Ok(Some(pid)) = sb.pid(node.index) {
@@ -231,6 +242,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         }
     }
     managers::final_read(&observed, &rec).await;
+    // Every recorder must be gone before the writer can finish.
+    drop(nemesis_log);
     drop(rec);
     let records = writer.await.context("history writer crashed")??;
     let mut report = checker::check(&records);
