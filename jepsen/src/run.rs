@@ -186,24 +186,31 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
     // A dead database that a failover replaced stays down: MHA never re-adds a dead master by
     // itself (the operator does, as a replica), and restarting it writable would plant a
     // second master the harness itself created.
-    // (By the journal, not the epoch: a master the managers discovered starts at epoch 0.)
-    let failed_over = crate::system::read_state(&clients)
+    // Replaced: the dead master of a successful failover (by the journal, not the epoch: a
+    // master the managers discovered starts at epoch 0). Any other dead node is restarted,
+    // e.g. a new master killed inside the anti-flapping window.
+    let replaced: Vec<String> = crate::system::read_state(&clients)
         .await
         .and_then(|s| {
             s.clusters.get(crate::system::CLUSTER).map(|c| {
-                c.failovers.iter().any(|f| {
-                    matches!(
-                        f.finished,
-                        Some((raftmha::state::FailoverOutcome::Succeeded, _))
-                    )
-                })
+                c.failovers
+                    .iter()
+                    .filter(|f| {
+                        matches!(
+                            f.finished,
+                            Some((raftmha::state::FailoverOutcome::Succeeded, _))
+                        )
+                    })
+                    .map(|f| f.dead_master.clone())
+                    .filter(|m| c.master.as_ref() != Some(m))
+                    .collect()
             })
         })
-        .unwrap_or(false);
+        .unwrap_or_default();
     for node in sb.nodes() {
         if let Ok(Some(pid)) = sb.pid(node.index) {
             signal(pid, libc::SIGCONT);
-        } else if failed_over {
+        } else if replaced.contains(&node.name) {
             eprintln!("{} stays down: a failover replaced it", node.name);
         } else {
             let _ = sb.start_node(node.index).await;
