@@ -9,20 +9,10 @@ use failover_support::*;
 use raftmha::manager::testbed::TestbedOptions;
 use raftmha::state::{Command, CommandResult};
 
-async fn create_table(tb: &raftmha::manager::testbed::Testbed) {
-    sql(tb, 1, "CREATE DATABASE test").await;
-    sql(tb, 1, "CREATE TABLE test.w (id BIGINT PRIMARY KEY)").await;
-    sql(tb, 1, "INSERT INTO test.w VALUES (1), (2), (3)").await;
-    tb.sandbox
-        .wait_replicas_caught_up(Duration::from_secs(30))
-        .await
-        .expect("caught up");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn e6_a_second_failure_in_the_window_waits_for_ack() {
     let tb = testbed("e6_ack", 141, &TestbedOptions::default()).await;
-    create_table(&tb).await;
+    create_w_table(&tb).await;
     tb.sandbox.kill_node(1).await.expect("kill node1");
     let first = wait_failover(&tb).await;
     let first_idx = raftmha::manager::testbed::Testbed::index_of(&first).expect("nodeK");
@@ -81,7 +71,7 @@ async fn e8_no_master_is_never_promoted_and_candidate_master_is_preferred() {
         ..TestbedOptions::default()
     };
     let tb = testbed("e8_policy", 142, &opts).await;
-    create_table(&tb).await;
+    create_w_table(&tb).await;
     tb.sandbox.kill_node(1).await.expect("kill node1");
     let master = wait_failover(&tb).await;
     assert_eq!(
@@ -100,7 +90,7 @@ async fn e8_no_master_is_never_promoted_and_candidate_master_is_preferred() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn e5_a_failed_over_master_that_comes_back_is_made_read_only() {
     let tb = testbed("e5_comeback", 144, &TestbedOptions::default()).await;
-    create_table(&tb).await;
+    create_w_table(&tb).await;
     tb.sandbox.kill_node(1).await.expect("kill node1");
     wait_failover(&tb).await;
     tb.sandbox.start_node(1).await.expect("restart node1");

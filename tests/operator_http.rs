@@ -1,5 +1,8 @@
 //! `/metrics` and `/health/*` served by three real manager processes: exactly one manager
-//! answers 200 on `/health/leader`, and after it is killed a new leader takes over the 200.
+//! answers 200 on `/health/leader`, and after it is killed a new leader takes over the 200;
+//! after a real failover the manager that ran it shows check latencies and phase durations.
+mod failover_support;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -135,4 +138,73 @@ fn a_bad_http_address_is_refused_at_start_naming_the_key() {
     let status = h.wait_exit(1, Duration::from_secs(20)).expect("exits");
     assert!(!status.success());
     assert!(h.log(1).contains("http.listen"), "{}", h.log(1));
+}
+
+/// 127.0.225.0/24, /tmp/rmha-bench/operator_http_failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_real_failover_shows_phase_durations_on_metrics() {
+    use raftmha::manager::testbed::{Testbed, TestbedOptions};
+    const PORT: u16 = 9100;
+    let opts = TestbedOptions {
+        http_port: Some(PORT),
+        ..TestbedOptions::default()
+    };
+    let tb = Testbed::up(
+        Path::new(BIN),
+        Path::new("/tmp/rmha-bench/operator_http_failover"),
+        225,
+        &opts,
+    )
+    .await
+    .expect("testbed up");
+    let metrics_of = |id: u64| format!("127.0.225.{id}:{PORT}");
+    // Every manager monitors the master: each shows its check latency.
+    let checks = "raftmha_check_duration_seconds_count{cluster=\"app1\",server=\"node1\"}";
+    for id in 1..=3 {
+        wait_for(
+            "a manager's check latency on /metrics",
+            Duration::from_secs(20),
+            || async {
+                let (_, body) = get(&metrics_of(id), "/metrics").await?;
+                body.lines()
+                    .any(|l| l.starts_with(checks) && !l.ends_with(" 0"))
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    tb.sandbox.kill_node(1).await.expect("kill node1");
+    failover_support::wait_failover(&tb).await;
+    let phase = |p: &str| {
+        format!("raftmha_failover_phase_duration_seconds_count{{cluster=\"app1\",phase=\"{p}\"}} 1")
+    };
+    let text = wait_for(
+        "one manager's phase durations on /metrics",
+        Duration::from_secs(20),
+        || async {
+            for id in 1..=3 {
+                if let Some((_, body)) = get(&metrics_of(id), "/metrics").await
+                    && body.lines().any(|l| l == phase("total"))
+                {
+                    return Some(body);
+                }
+            }
+            None
+        },
+    )
+    .await;
+    for p in ["fence", "plan", "master_recovery", "total"] {
+        assert!(text.lines().any(|l| l == phase(p)), "{p}: {text}");
+    }
+    let total: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "raftmha_failover_phase_duration_seconds_sum{cluster=\"app1\",phase=\"total\"} ",
+            )
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("a total");
+    assert!(total > 0.0, "{text}");
+    tb.down().await.expect("down");
 }

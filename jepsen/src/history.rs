@@ -73,6 +73,9 @@ pub enum Event {
         phase: FailoverPhase,
         detail: String,
     },
+    /// Every fault was healed and every stopped process resumed or restarted; the workload
+    /// keeps writing after this.
+    Healed,
     /// The operator acknowledged a failover (clears the anti-flapping block).
     Ack { cluster: String },
     /// One manager's own view of the replicated state after healing.

@@ -8,10 +8,13 @@
 //! - [`recorder`] and [`history`]: the JSONL history on one monotonic clock.
 //! - [`bench`]: benchmarks on real processes (`bench election`: Raft re-election, admin API
 //!   throughput).
+//! - [`journal`]: failover phases (started, fenced, promoted, completed) from the engine's
+//!   journal in the replicated state.
 //! - [`checker`]: decides valid / invalid / unknown from a history.
 pub mod bench;
 pub mod checker;
 pub mod history;
+pub mod journal;
 pub mod managers;
 pub mod nemesis;
 pub mod observe;

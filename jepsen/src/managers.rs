@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use raftmha::api::client::AdminClient;
-use raftmha::state::{ClusterRecord, FailoverOutcome, ManagerState, StepPhase};
+use raftmha::state::{ClusterRecord, ManagerState};
 
 use crate::history::{Event, FailoverPhase, ManagerObservation};
 use crate::observe::DbEndpoint;
@@ -98,39 +98,19 @@ fn unreachable_manager(id: u64) -> ManagerObservation {
 
 /// Failover phases already recorded, so each appears once in the history.
 #[derive(Default)]
-struct SeenPhases(BTreeSet<(u64, &'static str, String)>);
+struct SeenPhases(BTreeSet<(u64, &'static str)>);
 
 impl SeenPhases {
     fn emit(&mut self, c: &ClusterRecord, rec: &Recorder) {
         for f in &c.failovers {
-            let mut phases: Vec<(FailoverPhase, String)> = vec![(
-                FailoverPhase::Started,
-                format!("dead master {}", f.dead_master),
-            )];
-            for s in &f.steps {
-                if s.phase == StepPhase::Result && s.step.contains("fenc") {
-                    phases.push((FailoverPhase::Fenced, format!("{}: {}", s.step, s.detail)));
-                }
-                if s.phase == StepPhase::Result && s.step.contains("promot") {
-                    phases.push((FailoverPhase::Promoted, format!("{}: {}", s.step, s.detail)));
-                }
-            }
-            match &f.finished {
-                Some((FailoverOutcome::Succeeded, _)) => {
-                    phases.push((FailoverPhase::Completed, "succeeded".into()))
-                }
-                Some((outcome, _)) => phases.push((FailoverPhase::Aborted, format!("{outcome:?}"))),
-                None => {}
-            }
-            for (phase, detail) in phases {
-                let key = (f.id, phase_name(phase), detail.clone());
-                if self.0.insert(key) {
+            for p in crate::journal::phases(f) {
+                if self.0.insert((f.id, phase_name(p.phase))) {
                     rec.record(Event::Failover {
                         cluster: c.spec.name.clone(),
                         failover_id: f.id.to_string(),
                         epoch: f.epoch,
-                        phase,
-                        detail,
+                        phase: p.phase,
+                        detail: p.detail,
                     });
                 }
             }

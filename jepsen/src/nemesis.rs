@@ -20,7 +20,31 @@ pub struct Nemesis<'a> {
     pub faults: &'a NetFaults,
     pub system: &'a mut System,
     pub clients: Vec<AdminClient>,
-    pub rec: &'a Recorder,
+    pub rec: &'a NemesisLog,
+}
+
+/// The history recorder, remembering which faults installed at least once: a fault whose
+/// turn came while it could not install (e.g. "pause the master" while the master is dead
+/// and not failed over yet) is tried again, so a run covers every fault it requires.
+pub struct NemesisLog {
+    rec: Recorder,
+    installed: std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
+}
+
+impl NemesisLog {
+    pub fn new(rec: Recorder) -> Self {
+        NemesisLog {
+            rec,
+            installed: Default::default(),
+        }
+    }
+
+    fn installed(&self, fault: Fault) -> bool {
+        self.installed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(fault.name())
+    }
 }
 
 pub fn signal(pid: i32, sig: i32) {
@@ -31,12 +55,19 @@ pub fn signal(pid: i32, sig: i32) {
 }
 
 fn record(
-    rec: &Recorder,
+    log: &NemesisLog,
     fault: Fault,
     action: NemesisAction,
     outcome: NemesisOutcome,
     detail: String,
 ) {
+    if (action, outcome) == (NemesisAction::Start, NemesisOutcome::Installed) {
+        log.installed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fault.name());
+    }
+    let rec = &log.rec;
     rec.record(Event::Nemesis {
         fault: fault.name().into(),
         action,
@@ -46,8 +77,9 @@ fn record(
 }
 
 impl Nemesis<'_> {
-    /// Runs the scenario's faults until `duration` has passed: every kind once first
-    /// (coverage), then random ones drawn from the seeded generator.
+    /// Runs the scenario's faults until `duration` has passed: each kind until it installed
+    /// once (coverage; bounded to a few extra attempts after `duration`), random ones drawn
+    /// from the seeded generator otherwise.
     pub async fn run(
         &mut self,
         scenario: &Scenario,
@@ -60,14 +92,22 @@ impl Nemesis<'_> {
             tokio::time::sleep(duration.saturating_sub(start.elapsed())).await;
             return Ok(());
         }
-        let mut step = 0;
-        while start.elapsed() < duration || step < scenario.faults.len() {
-            let fault = if step < scenario.faults.len() {
-                scenario.faults[step]
-            } else {
-                scenario.faults[rng.random_range(0..scenario.faults.len())]
-            };
-            step += 1;
+        let max_steps_after_duration = 3 * scenario.faults.len();
+        let mut late_steps = 0;
+        loop {
+            let missing = scenario
+                .faults
+                .iter()
+                .copied()
+                .find(|f| !self.rec.installed(*f));
+            if start.elapsed() >= duration {
+                if missing.is_none() || late_steps >= max_steps_after_duration {
+                    break;
+                }
+                late_steps += 1;
+            }
+            let fault = missing
+                .unwrap_or_else(|| scenario.faults[rng.random_range(0..scenario.faults.len())]);
             let hold = fault.hold(rng);
             let pick = rng.random_range(0..1000usize);
             self.inject(fault, pick, hold).await?;

@@ -1,5 +1,7 @@
 //! Records history events from many tasks onto one monotonic clock and into `history.jsonl`.
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -13,6 +15,8 @@ use crate::history::{Event, HistoryWriter, Record};
 pub struct Recorder {
     start: Instant,
     tx: mpsc::UnboundedSender<Record>,
+    /// Acknowledged writes so far, so the run can wait for the first one after healing.
+    acks: Arc<AtomicU64>,
 }
 
 impl Recorder {
@@ -35,6 +39,7 @@ impl Recorder {
             Recorder {
                 start: Instant::now(),
                 tx,
+                acks: Arc::new(AtomicU64::new(0)),
             },
             handle,
         ))
@@ -44,7 +49,15 @@ impl Recorder {
         u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// How many writes were acknowledged (recorded as `Ok`) so far.
+    pub fn acks(&self) -> u64 {
+        self.acks.load(Ordering::Relaxed)
+    }
+
     pub fn record(&self, event: Event) {
+        if matches!(event, Event::Ok { .. }) {
+            self.acks.fetch_add(1, Ordering::Relaxed);
+        }
         // The writer outlives every recorder; a send error means it failed and reports that.
         let _ = self.tx.send(Record {
             time_ns: self.now_ns(),

@@ -25,6 +25,9 @@ use crate::nemesis::{Nemesis, signal};
 use crate::observe::{self, DbEndpoint};
 use crate::recorder::Recorder;
 use crate::scenario::Scenario;
+
+/// How long after healing the run waits for a write to be acknowledged again.
+const WRITABLE_AFTER_HEAL: Duration = Duration::from_secs(20);
 use crate::workload::{self, MasterDirectory};
 
 #[derive(Debug, Clone)]
@@ -97,9 +100,15 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         })
         .collect::<Result<_>>()?;
     let (rec, writer) = Recorder::start(&dir.join("history.jsonl"))?;
-    let mut system = crate::system::start(&sb, &faults, &dir, opts.base_ip)
-        .await
-        .context("starting agents and managers")?;
+    let mut system = crate::system::start(
+        &sb,
+        &faults,
+        &dir,
+        opts.base_ip,
+        crate::system::CHAOS_SETTINGS,
+    )
+    .await
+    .context("starting agents and managers")?;
     rec.record(Event::Config(RunConfig {
         scenario: scenario.name.into(),
         seed: opts.seed,
@@ -110,10 +119,10 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
             .collect(),
         // Without a failover every acknowledged write must be on the master; failover
         // scenarios run semi-sync AFTER_SYNC, which covers every acknowledged write too.
-        acked_writes_covered: !scenario.needs_engine || scenario.semi_sync,
+        acked_writes_covered: scenario.acked_writes_covered(),
         anti_flap_window_ns: 480 * 60 * 1_000_000_000,
         expect_no_failover: scenario.expects_no_failover(),
-        expect_failover: scenario.needs_engine,
+        expect_failover: scenario.expects_failover,
         managers: true,
     }));
 
@@ -165,12 +174,13 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
     )));
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
+    let nemesis_log = crate::nemesis::NemesisLog::new(rec.clone());
     let mut nemesis = Nemesis {
         sb: &sb,
         faults: &faults,
         system: &mut system,
         clients: clients.clone(),
-        rec: &rec,
+        rec: &nemesis_log,
     };
     let nemesis_result = nemesis.run(scenario, &mut rng, opts.duration).await;
 
@@ -179,14 +189,31 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
     // A dead database that a failover replaced stays down: MHA never re-adds a dead master by
     // itself (the operator does, as a replica), and restarting it writable would plant a
     // second master the harness itself created.
-    let failed_over = crate::system::read_state(&clients)
+    // Replaced: the dead master of a successful failover (by the journal, not the epoch: a
+    // master the managers discovered starts at epoch 0). Any other dead node is restarted,
+    // e.g. a new master killed inside the anti-flapping window.
+    let replaced: Vec<String> = crate::system::read_state(&clients)
         .await
-        .and_then(|s| s.clusters.get(crate::system::CLUSTER).map(|c| c.epoch > 1))
-        .unwrap_or(false);
+        .and_then(|s| {
+            s.clusters.get(crate::system::CLUSTER).map(|c| {
+                c.failovers
+                    .iter()
+                    .filter(|f| {
+                        matches!(
+                            f.finished,
+                            Some((raftmha::state::FailoverOutcome::Succeeded, _))
+                        )
+                    })
+                    .map(|f| f.dead_master.clone())
+                    .filter(|m| c.master.as_ref() != Some(m))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
     for node in sb.nodes() {
         if let Ok(Some(pid)) = sb.pid(node.index) {
             signal(pid, libc::SIGCONT);
-        } else if failed_over {
+        } else if replaced.contains(&node.name) {
             eprintln!("{} stays down: a failover replaced it", node.name);
         } else {
             let _ = sb.start_node(node.index).await;
@@ -199,6 +226,14 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         }
     }
     let healed = crate::system::wait_leader(&system.managers, &ids, Duration::from_secs(30)).await;
+    rec.record(Event::Healed);
+    // The checker wants a write acknowledged after healing (a master left fenced, or no master
+    // at all, is an outage the run must report); give the managers time to unfence/promote.
+    let acks_at_heal = rec.acks();
+    let deadline = tokio::time::Instant::now() + WRITABLE_AFTER_HEAL;
+    while rec.acks() == acks_at_heal && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -225,6 +260,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         }
     }
     managers::final_read(&observed, &rec).await;
+    // Every recorder must be gone before the writer can finish.
+    drop(nemesis_log);
     drop(rec);
     let records = writer.await.context("history writer crashed")??;
     let mut report = checker::check(&records);

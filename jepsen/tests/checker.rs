@@ -451,3 +451,22 @@ fn managers_disagreeing_after_healing_is_invalid() {
     let c = report.check("manager_state_intact").unwrap();
     assert_eq!(c.verdict, Verdict::Invalid, "{}", report.render());
 }
+
+#[test]
+fn a_master_left_fenced_after_healing_is_invalid_and_one_writing_again_is_valid() {
+    // A manager-only scenario: the master self-fenced while cut off from the managers; after
+    // healing nothing acknowledges a write any more.
+    let mut h = baseline();
+    set_config(&mut h, |c| c.expect_no_failover = true);
+    let end = h.last().map_or(0, |r| r.time_ns / 1_000_000);
+    h.push(rec(end + 10, Event::Healed));
+    let report = check(&h);
+    let c = report.check("writable_after_heal").unwrap();
+    assert_eq!(c.verdict, Verdict::Invalid, "{}", report.render());
+
+    // The same run where the master took a write again after healing.
+    write(&mut h, end + 20, 99_001, "db1", 1);
+    let report = check(&h);
+    let c = report.check("writable_after_heal").unwrap();
+    assert_eq!(c.verdict, Verdict::Valid, "{}", report.render());
+}

@@ -11,11 +11,14 @@
 //! - `/metrics`: Raft and per-cluster gauges from the local (not linearizable) state, plus
 //!   the engine's timings recorded through [`EngineMetrics`].
 //!
-//! Metric names for the failover engine to fill (through [`EngineMetrics`]):
+//! Metric names filled through [`EngineMetrics`] (by `crate::manager::metrics`):
 //! - `raftmha_check_duration_seconds{cluster,server}` (summary: `_sum`, `_count`): one
-//!   health check of a database server, recorded by the monitor loop.
-//! - `raftmha_failover_phase_duration_seconds{cluster,phase}` (summary): one failover phase
-//!   (fence, recover, promote, repoint, …), recorded by the engine as each phase ends.
+//!   health check of the monitored master, on every manager (its monitor's pings, timed).
+//! - `raftmha_failover_phase_duration_seconds{cluster,phase}` (summary): one phase of a
+//!   finished failover on the manager that ran it, from the journal's Raft times
+//!   (`crate::failover::timing`): `fence`, `plan`, `master_recovery`, `replica_recovery`,
+//!   `cleanup`, and `total` (started → finished; its `_count` counts the failovers this
+//!   manager finished).
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;

@@ -220,11 +220,8 @@ impl<J: Journal> Run<'_, J> {
             .context("the dead master is not in the cluster spec")?;
         let dead_ref = ServerRef::new(&dead_spec.name, &dead_spec.host, dead_spec.port);
         let policy = FailoverPolicy {
-            master_ip_failover_script: spec.settings.master_ip_failover_script.is_some(),
-            shutdown_script: spec.settings.shutdown_script.is_some(),
-            report_script: spec.settings.report_script.is_some(),
             forced_new_master: super::operation::forced_new_master(&failover),
-            ..FailoverPolicy::default()
+            ..FailoverPolicy::for_cluster(&spec.settings)
         };
         let replicas: Vec<(&MysqlServer, ServerRef, ServerPolicy)> = spec
             .servers
@@ -232,12 +229,7 @@ impl<J: Journal> Run<'_, J> {
             .filter(|s| s.name != dead_name)
             .filter_map(|s| {
                 let server = self.env.server(&s.name)?;
-                let policy = ServerPolicy {
-                    candidate_master: s.candidate_master,
-                    no_master: s.no_master,
-                    ignore_fail: s.ignore_fail,
-                };
-                Some((server, ServerRef::new(&s.name, &s.host, s.port), policy))
+                Some((server, ServerRef::new(&s.name, &s.host, s.port), s.into()))
             })
             .collect();
         let host_reachable = self.env.agent_alive(&dead_name).await;

@@ -259,10 +259,14 @@ pub async fn execute<J: Journal>(
         }
         Action::MasterIpFailoverStart { new_master } => {
             let nm = server_ref(cluster, new_master)?;
+            // MHA names hosts, not server names, in every hook argument.
+            let dead = server_ref(cluster, &failover.dead_master)?;
             let args = vec![
                 "--command=start".to_string(),
                 "--ssh_user=root".to_string(),
-                format!("--orig_master_host={}", failover.dead_master),
+                format!("--orig_master_host={}", dead.host),
+                format!("--orig_master_ip={}", dead.host),
+                format!("--orig_master_port={}", dead.port),
                 format!("--new_master_host={}", nm.host),
                 format!("--new_master_ip={}", nm.host),
                 format!("--new_master_port={}", nm.port),
@@ -314,12 +318,28 @@ pub async fn execute<J: Journal>(
             }
         }
         Action::ReportScript => {
-            let args = vec![
-                format!("--orig_master_host={}", failover.dead_master),
-                "--subject=raftmha failover".to_string(),
-                "--body=failover finished".to_string(),
-            ];
-            script(env.scripts.report.as_deref(), &args, limit).await
+            let dead = server_ref(cluster, &failover.dead_master)?;
+            let mut args = vec![format!("--orig_master_host={}", dead.host)];
+            // The step runs after the promotion was recorded: the record names the new master.
+            if let Some(nm) = cluster
+                .master
+                .as_deref()
+                .filter(|m| *m != failover.dead_master)
+            {
+                args.push(format!(
+                    "--new_master_host={}",
+                    server_ref(cluster, nm)?.host
+                ));
+            }
+            args.push("--subject=raftmha failover".to_string());
+            args.push("--body=failover finished".to_string());
+            // MHA logs a failing report_script and carries on: the failover is already done.
+            match script(env.scripts.report.as_deref(), &args, limit).await {
+                Err(e) => Ok(Some(StepOutput::Note(format!(
+                    "report_script failed (ignored, as MHA does): {e:#}"
+                )))),
+                done => done,
+            }
         }
     }
 }

@@ -87,6 +87,30 @@ impl Default for FailoverPolicy {
     }
 }
 
+impl FailoverPolicy {
+    /// The policy a registered cluster's file asks for; MHA's defaults for everything the
+    /// file does not set.
+    pub fn for_cluster(settings: &crate::state::cluster_file::Settings) -> Self {
+        FailoverPolicy {
+            strict_replicas: settings.strict_replicas,
+            master_ip_failover_script: settings.master_ip_failover_script.is_some(),
+            shutdown_script: settings.shutdown_script.is_some(),
+            report_script: settings.report_script.is_some(),
+            ..FailoverPolicy::default()
+        }
+    }
+}
+
+impl From<&crate::state::cluster_file::ServerSpec> for ServerPolicy {
+    fn from(s: &crate::state::cluster_file::ServerSpec) -> Self {
+        ServerPolicy {
+            candidate_master: s.candidate_master,
+            no_master: s.no_master,
+            ignore_fail: s.ignore_fail,
+        }
+    }
+}
+
 /// The master being failed over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadMaster {
@@ -149,5 +173,55 @@ impl Survivor<'_> {
 
     pub fn name(&self) -> &str {
         &self.server.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::cluster_file::ClusterSpec;
+
+    #[test]
+    fn the_cluster_file_policy_reaches_the_planner() {
+        let text = r#"
+name = "app1"
+[users]
+admin_user = "raftmha"
+admin_password_file = "/etc/raftmha/app1.admin"
+repl_user = "repl"
+repl_password_file = "/etc/raftmha/app1.repl"
+[settings]
+strict_replicas = true
+report_script = "/usr/local/bin/report"
+[[server]]
+name = "db1"
+host = "127.0.31.10"
+[[server]]
+name = "db2"
+host = "127.0.31.11"
+candidate_master = true
+[[server]]
+name = "db3"
+host = "127.0.31.12"
+no_master = true
+ignore_fail = true
+"#;
+        let spec = ClusterSpec::parse(text).expect("valid");
+        let p = FailoverPolicy::for_cluster(&spec.settings);
+        assert!(p.strict_replicas && p.report_script);
+        assert!(!p.master_ip_failover_script && !p.shutdown_script);
+        assert!(
+            p.latest_priority,
+            "MHA's defaults for what the file does not set"
+        );
+        let db2 = ServerPolicy::from(&spec.servers[1]);
+        let db3 = ServerPolicy::from(&spec.servers[2]);
+        assert!(db2.candidate_master && !db2.ignore_fail);
+        assert!(db3.no_master && db3.ignore_fail);
+        let default = FailoverPolicy::for_cluster(&Default::default());
+        assert!(
+            !default.strict_replicas,
+            "lost replicas are reported, not blocking"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! - [`repoint`]: the source definition for a repointed replica.
 //! - [`fence`]: fencing the old master (SQL, then its agent, then waiting out its lease).
 //! - [`report`]: MHA's `----- Failover Report -----` (text and JSON).
+//! - [`timing`]: when each phase ended, from the journal (metrics, benchmarks).
 //!
 //! How the engine (journaling, execution, resume; not in this module) drives them:
 //! 1. Probe the replicas ([`observe_replicas`]) into a [`FailoverInput`]; journal
@@ -35,6 +36,7 @@ pub mod report;
 pub mod select;
 pub mod switchover;
 pub mod switchover_run;
+pub mod timing;
 
 pub use input::{
     DeadMaster, FailoverInput, FailoverPolicy, ReplicaFacts, ReplicaSnapshot, ReplicaState,

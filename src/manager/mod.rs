@@ -6,6 +6,7 @@
 pub mod config;
 pub mod lease;
 pub mod local;
+pub mod metrics;
 pub mod supervise;
 pub mod testbed;
 
@@ -59,7 +60,8 @@ pub async fn run(
     );
     let raft = node::start(cfg.node_id, cfg.timing, &stores, network).await?;
     let handle = RaftHandle::new(raft.clone(), stores.state_machine.clone());
-    crate::api::http::start(cfg.http_listen, handle.clone(), Default::default()).await?;
+    let metrics = std::sync::Arc::new(crate::api::http::EngineMetrics::default());
+    crate::api::http::start(cfg.http_listen, handle.clone(), metrics.clone()).await?;
     let op_timeout = Duration::from_secs(5);
     let admin = AdminServer {
         raft: handle.clone(),
@@ -87,6 +89,7 @@ pub async fn run(
         token: cfg.token.clone(),
         local_ip,
         work_dir: cfg.data_dir.join("failover"),
+        metrics,
     };
     tokio::spawn(supervisor.run(sup_stop_rx));
 

@@ -103,6 +103,8 @@ pub struct Supervisor {
     pub token: AuthToken,
     pub local_ip: Option<std::net::IpAddr>,
     pub work_dir: PathBuf,
+    /// Check and failover-phase timings for `/metrics`.
+    pub metrics: Arc<crate::api::http::EngineMetrics>,
 }
 
 /// The Raft log as the engine's journal; proposals on a follower go to the leader.
@@ -360,6 +362,7 @@ impl Supervisor {
         let journal = RaftJournal { sup: self.clone() };
         let cluster = name.to_string();
         let progress: Progress = Arc::new(|line: &str| tracing::info!("{line}"));
+        let (handle, metrics) = (self.handle.clone(), self.metrics.clone());
         let task = tokio::spawn(async move {
             if let Some(record) = running {
                 match run_operation(&journal, &env, &cluster, &record, &progress).await {
@@ -373,6 +376,16 @@ impl Supervisor {
             match run_failover(&journal, &env, &cluster, &progress).await {
                 Ok(report) => tracing::info!("\n{}", report.render_text()),
                 Err(e) => tracing::error!(cluster = %cluster, "failover failed: {e:#}"),
+            }
+            if let Some(f) = handle
+                .local_state()
+                .1
+                .clusters
+                .get(&cluster)
+                .and_then(|c| c.failovers.back())
+                .filter(|f| f.finished.is_some())
+            {
+                super::metrics::record_failover(&metrics, &cluster, f);
             }
         });
         failovers.insert(name.to_string(), task);
@@ -414,14 +427,19 @@ impl Supervisor {
             .find(|s| s.name == master)
             .context("master not in the cluster spec")?;
         let (user, password) = admin_credentials(spec)?;
-        let server = MysqlServer::new(ConnectSettings {
-            host: m.host.clone(),
-            port: m.port,
-            user,
-            password,
-            connect_timeout: cfg.check_timeout(),
-            read_timeout: cfg.check_timeout(),
-        });
+        let server = super::metrics::TimedChecks {
+            inner: MysqlServer::new(ConnectSettings {
+                host: m.host.clone(),
+                port: m.port,
+                user,
+                password,
+                connect_timeout: cfg.check_timeout(),
+                read_timeout: cfg.check_timeout(),
+            }),
+            metrics: self.metrics.clone(),
+            cluster: spec.name.clone(),
+            server: master.to_string(),
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let (tx, mut rx) = mpsc::channel(16);
         let (cluster, name) = (spec.name.clone(), master.to_string());

@@ -43,6 +43,8 @@ pub struct TestbedOptions {
     /// Start node K in cgroup `<parent>/nodeK` and manager K in `<parent>/managerK`, so
     /// `crate::chaos::NetFaults` can cut them off by sender.
     pub cgroup_parent: Option<PathBuf>,
+    /// Serve `/metrics` and `/health/*` on `127.0.<subnet>.<manager id>:<port>`.
+    pub http_port: Option<u16>,
 }
 
 impl Testbed {
@@ -131,6 +133,14 @@ impl Testbed {
         let spec = ClusterSpec::parse(&cluster_file)?;
         let mut managers = LocalManagers::new(bin, &dir.join("managers"), subnet, 3);
         managers.cgroup_parent = opts.cgroup_parent.clone();
+        if let Some(port) = opts.http_port {
+            for id in 1..=3 {
+                managers.extra_config =
+                    format!("[http]\nlisten = \"{}:{port}\"\n", managers.ip(id));
+                managers.write_config(id);
+            }
+            managers.extra_config.clear();
+        }
         managers.start_all();
         managers.wait_leader(&[1, 2, 3]).await;
         let (reply, _) = managers

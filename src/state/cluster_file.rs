@@ -76,6 +76,10 @@ pub struct Settings {
     /// Reachable replicas must confirm they no longer receive from the master
     /// (orchestrator's DeadMaster). Turn off only where replicas cannot see the master.
     pub replica_confirmation: bool,
+    /// MHA's own rule: a replica that is dead or broken at failover time aborts the failover
+    /// unless its server has `ignore_fail = true`. Off by default: such replicas are left
+    /// behind and reported lost (MHA issue #85: one dead replica blocked every failover).
+    pub strict_replicas: bool,
     pub master_ip_failover_script: Option<String>,
     /// MHA's `master_ip_online_change_script`, for the online switchover.
     pub master_ip_online_change_script: Option<String>,
@@ -98,6 +102,7 @@ impl Default for Settings {
             ping_failures: 3,
             last_failover_minute: 480,
             replica_confirmation: true,
+            strict_replicas: false,
             master_ip_failover_script: None,
             master_ip_online_change_script: None,
             shutdown_script: None,
@@ -121,6 +126,7 @@ pub struct ServerSpec {
     pub candidate_master: bool,
     #[serde(default)]
     pub no_master: bool,
+    /// May be dead or broken at failover time even with `settings.strict_replicas`.
     #[serde(default)]
     pub ignore_fail: bool,
     /// Lower wins among equal candidates.
@@ -407,6 +413,27 @@ no_master = true
     fn a_bad_agent_address_is_rejected() {
         let text = GOOD.replace("127.0.31.10:7600", "nowhere");
         assert_eq!(key_of(&text), "server[0].agent");
+    }
+
+    #[test]
+    fn strict_replicas_and_ignore_fail_default_off_and_parse() {
+        let spec = ClusterSpec::parse(GOOD).expect("valid");
+        assert!(!spec.settings.strict_replicas);
+        assert!(spec.servers.iter().all(|s| !s.ignore_fail));
+        let text = GOOD
+            .replace(
+                "ping_interval_ms = 500",
+                "ping_interval_ms = 500\nstrict_replicas = true",
+            )
+            .replace("no_master = true", "no_master = true\nignore_fail = true");
+        let spec = ClusterSpec::parse(&text).expect("valid");
+        assert!(spec.settings.strict_replicas);
+        assert!(spec.servers[2].ignore_fail);
+        let bad = GOOD.replace("ping_interval_ms = 500", "strict_replicas = \"yes\"");
+        assert!(matches!(
+            ClusterSpec::parse(&bad),
+            Err(ClusterFileError::Parse(m)) if m.contains("strict_replicas")
+        ));
     }
 
     #[test]

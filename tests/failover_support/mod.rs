@@ -36,6 +36,17 @@ pub async fn ids(tb: &Testbed, node: usize) -> BTreeSet<u64> {
     v.into_iter().collect()
 }
 
+/// `test.w` with ids 1, 2, 3 on the master, replicated everywhere.
+pub async fn create_w_table(tb: &Testbed) {
+    sql(tb, 1, "CREATE DATABASE test").await;
+    sql(tb, 1, "CREATE TABLE test.w (id BIGINT PRIMARY KEY)").await;
+    sql(tb, 1, "INSERT INTO test.w VALUES (1), (2), (3)").await;
+    tb.sandbox
+        .wait_replicas_caught_up(Duration::from_secs(30))
+        .await
+        .expect("caught up");
+}
+
 /// Waits until `n` more writes are acknowledged (bounded).
 pub async fn wait_writes(w: &Writer, n: usize) {
     let target = w.count() + n;
@@ -48,15 +59,27 @@ pub async fn wait_writes(w: &Writer, n: usize) {
     panic!("the writer did not reach {target} writes");
 }
 
-/// Waits for the failover of the original master to finish and returns the new master.
-pub async fn wait_failover(tb: &Testbed) -> String {
+/// Waits until the latest failover finished, whatever its outcome; returns the cluster and
+/// that failover.
+pub async fn wait_finished(
+    tb: &Testbed,
+) -> (
+    raftmha::state::ClusterRecord,
+    raftmha::state::FailoverRecord,
+) {
     let c = tb
         .wait_for("the failover to finish", Duration::from_secs(60), |c| {
             c.failovers.back().is_some_and(|f| f.finished.is_some())
         })
         .await
         .expect("failover finished");
-    let f = c.failovers.back().expect("a failover");
+    let f = c.failovers.back().cloned().expect("a failover");
+    (c, f)
+}
+
+/// Waits for the failover of the original master to finish and returns the new master.
+pub async fn wait_failover(tb: &Testbed) -> String {
+    let (c, f) = wait_finished(tb).await;
     assert_eq!(
         f.finished.as_ref().map(|(o, _)| o.clone()),
         Some(FailoverOutcome::Succeeded),

@@ -1,13 +1,19 @@
 //! `raftmha-jepsen bench failover --runs N` and `bench leader-crash --runs N`: the failover
-//! path end to end on real processes (3 semi-sync GTID databases, agents, 3 managers).
+//! path end to end on real processes (3 semi-sync GTID databases, agents, 3 managers), with
+//! the product's default detection settings unless `--ping-interval-ms` says otherwise.
 //!
-//! Per run: clients write through the managers' directory; the master's mariadbd is SIGKILLed
-//! at t0 (for `leader-crash`, the manager leader too, as soon as the failover has started).
-//! Measured from t0: `detection` (a failover appears in the replicated state), `writable`
-//! (a write on the new master commits), `replicas` (every surviving replica's IO thread runs
-//! against the new master), and lost acknowledged writes (acknowledged, absent on the new
-//! master after catch-up). A run without a failover within `--timeout` is an error that says
-//! so: these benchmarks need the failover engine.
+//! Per run: one writer client follows the master through the managers' replicated state (as a
+//! client library would) and inserts every 5 ms; the master's mariadbd is SIGKILLed at t0 (for
+//! `leader-crash`, the manager leader too, as soon as the failover is in the state). From t0:
+//! - `detection`: the `FailoverStarted` entry (its own Raft time; same host, same clock);
+//! - `promoted`: the result of the plan's `read_only=OFF` step (journal time), see
+//!   [`crate::journal`];
+//! - `writable`: the writer's first acknowledged insert on another node (the harness's clock);
+//! - `replicas`: every surviving replica's IO thread runs against the new master (polled);
+//! - `completed`: the failover's finishing entry;
+//! - lost acknowledged writes: acknowledged, absent on the new master afterwards.
+//!
+//! A run without a complete failover within `--timeout` is an error that says so.
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,10 +25,11 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use raftmha::chaos::NetFaults;
 use raftmha::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
+use raftmha::state::{FailoverOutcome, FailoverRecord};
 use serde::Serialize;
 
 use super::election::Summary;
-use crate::history::Event;
+use crate::history::{Event, FailoverPhase, Record};
 use crate::managers::ManagerDirectory;
 use crate::observe::DbEndpoint;
 use crate::recorder::Recorder;
@@ -42,6 +49,14 @@ pub struct FailoverArgs {
     /// Seconds to wait for the failover before the run fails.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Master check interval; the product's default (250 ms, 3 failed checks) when absent.
+    #[arg(long)]
+    pub ping_interval_ms: Option<u64>,
+    /// DESIGN's second case: file/position replication without semi-sync, node2's IO thread
+    /// stopped 300 ms and node3's 150 ms before the kill while the writer goes on, so the new
+    /// master needs a relay-log diff and the dead master's saved binlog tail.
+    #[arg(long)]
+    pub lagging: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -55,8 +70,16 @@ pub enum Kind {
 #[derive(Debug, Serialize)]
 pub struct Sample {
     pub detection_ms: f64,
+    pub promoted_ms: f64,
     pub writable_ms: f64,
     pub replicas_ms: f64,
+    pub completed_ms: f64,
+    /// leader-crash: when the manager leader was killed (ms after t0).
+    pub leader_killed_ms: Option<f64>,
+    /// leader-crash: the kill came before the failover's finishing entry (the failover
+    /// can be over before the harness sees it start: then the run measures no crash).
+    pub killed_mid_failover: Option<bool>,
+    pub new_master: String,
     pub lost_acked_writes: u64,
     pub acked_writes: u64,
 }
@@ -65,9 +88,13 @@ pub struct Sample {
 pub struct Report {
     pub bench: &'static str,
     pub runs: usize,
+    pub setup: &'static str,
+    pub settings: String,
     pub detection: Summary,
+    pub promoted: Summary,
     pub writable: Summary,
     pub replicas: Summary,
+    pub completed: Summary,
     pub lost_acked_writes_total: u64,
     pub samples: Vec<Sample>,
 }
@@ -105,6 +132,12 @@ async fn replicates_from(db: &DbEndpoint, source_ip: &str) -> bool {
         .unwrap_or(false)
 }
 
+fn settings_toml(args: &FailoverArgs) -> String {
+    args.ping_interval_ms
+        .map(|ms| format!("ping_interval_ms = {ms}\n"))
+        .unwrap_or_default()
+}
+
 async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
     // Absolute: the agents and managers of the run refuse relative paths in their configs.
     let dir = std::path::absolute(&args.out)?.join(format!("{kind:?}-{n}").to_lowercase());
@@ -112,8 +145,8 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
     std::fs::create_dir_all(&dir)?;
     let faults = NetFaults::new(&format!("jb{}", std::process::id()))?;
     let mut spec = SandboxSpec::new(dir.join("db"), 3, args.base_ip);
-    spec.gtid = true;
-    spec.semi_sync = true;
+    spec.gtid = !args.lagging;
+    spec.semi_sync = !args.lagging;
     spec.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
     let sb = SandboxGuard(Sandbox::up(spec).await.context("starting the databases")?);
     let mut m = sb.conn(1).await?;
@@ -121,7 +154,7 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
     m.query_drop(workload::TABLE).await?;
     m.disconnect().await?;
     sb.wait_replicas_caught_up(Duration::from_secs(30)).await?;
-    let mut sys = system::start(&sb, &faults, &dir, args.base_ip).await?;
+    let mut sys = system::start(&sb, &faults, &dir, args.base_ip, &settings_toml(args)).await?;
     let dbs: Vec<DbEndpoint> = sb
         .nodes()
         .iter()
@@ -159,73 +192,95 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
         rec.clone(),
     ));
     tokio::time::sleep(Duration::from_secs(2)).await;
+    if args.lagging {
+        for (node, pause) in [(2, 150), (3, 150)] {
+            let mut c = sb.conn(node).await?;
+            c.query_drop("STOP SLAVE IO_THREAD").await?;
+            c.disconnect().await?;
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
 
+    let killed_node = dbs[0].node.clone();
+    // The master's epoch before the kill (0 or 1: discovered or named by the harness).
+    let epoch0 = system::read_state(&clients)
+        .await
+        .and_then(|s| s.clusters.get(CLUSTER).map(|c| c.epoch))
+        .context("no manager answered before the kill")?;
+    let t0_ns = rec.now_ns();
+    let t0_wall = wall_ms();
     let t0 = Instant::now();
     sb.kill_node(1).await?;
+    let since_t0 = |at_ms: u64| at_ms.saturating_sub(t0_wall) as f64;
     let deadline = t0 + Duration::from_secs(args.timeout);
-    let (mut detection, mut writable, mut replicas) = (None, None, None);
-    let mut leader_killed = kind == Kind::Failover;
-    let mut probe_id = 1u64 << 40;
-    while replicas.is_none() || writable.is_none() {
+    let (mut replicas, mut leader_killed_ms, mut writer_on_new) = (None, None, false);
+    let mut leader_killed_wall = 0u64;
+    let mut last: Option<FailoverRecord> = None;
+    let (new_master, failover) = loop {
         if Instant::now() > deadline {
             bail!(
-                "no complete failover within {} s (detected: {detection:?}); the failover engine must be part of this build",
-                args.timeout
+                "no complete failover within {} s (journal so far: {:?})",
+                args.timeout,
+                last.as_ref().map(crate::journal::phases)
             );
         }
         let state = system::read_state(&clients).await;
         let cluster = state.as_ref().and_then(|s| s.clusters.get(CLUSTER));
-        if detection.is_none() && cluster.is_some_and(|c| !c.failovers.is_empty()) {
-            detection = Some(ms(t0));
+        let failover = cluster.and_then(|c| c.failovers.back().cloned());
+        if let Some(f) = &failover {
+            if let Some((outcome, _)) = &f.finished
+                && *outcome != FailoverOutcome::Succeeded
+            {
+                bail!(
+                    "the failover ended {outcome:?}: {}",
+                    f.report.as_deref().unwrap_or("no report")
+                );
+            }
+            if kind == Kind::LeaderCrash
+                && leader_killed_ms.is_none()
+                && f.finished.is_none()
+                && let Some(l) = sys.managers.agreed_leader(&[1, 2, 3]).await
+            {
+                sys.managers.kill(l);
+                leader_killed_ms = Some(ms(t0));
+                leader_killed_wall = wall_ms();
+            }
         }
-        if !leader_killed
-            && detection.is_some()
-            && let Some(l) = sys.managers.agreed_leader(&[1, 2, 3]).await
-        {
-            sys.managers.kill(l);
-            leader_killed = true;
-        }
+        last = failover.clone();
         let new_master = cluster
-            .filter(|c| c.epoch > 1)
+            .filter(|c| c.epoch > epoch0)
             .and_then(|c| c.master.clone())
             .and_then(|m| dbs.iter().find(|d| d.name == m).cloned());
-        if let Some(nm) = new_master {
-            if writable.is_none() {
-                probe_id += 1;
-                let ok = async {
-                    let mut c = Conn::new(nm.opts.clone()).await.ok()?;
-                    c.exec_drop(
-                        "INSERT INTO jepsen.writes (id, process, epoch) VALUES (?, 0, 0)",
-                        (probe_id,),
-                    )
-                    .await
-                    .ok()
-                };
-                if tokio::time::timeout(Duration::from_millis(500), ok)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some()
-                {
-                    writable = Some(ms(t0));
+        if let Some(nm) = &new_master {
+            let ip = nm.node.split(':').next().unwrap_or_default().to_string();
+            if replicas.is_none() {
+                let mut all = true;
+                for d in dbs[1..].iter().filter(|d| d.name != nm.name) {
+                    all &= replicates_from(d, &ip).await;
+                }
+                if all {
+                    replicas = Some(ms(t0));
                 }
             }
-            let ip = nm.node.split(':').next().unwrap_or_default().to_string();
-            let others: Vec<&DbEndpoint> = dbs[1..].iter().filter(|d| d.name != nm.name).collect();
-            let mut all = true;
-            for d in others {
-                all &= replicates_from(d, &ip).await;
-            }
-            if all && replicas.is_none() {
-                replicas = Some(ms(t0));
+            if !writer_on_new {
+                writer_on_new = wrote_in_new_epoch(nm, epoch0).await;
             }
         }
+        if let (Some(nm), Some(f), Some(_), true) =
+            (&new_master, &failover, replicas, writer_on_new)
+            && f.finished.is_some()
+        {
+            break (nm.clone(), f.clone());
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
+    // The writer's acknowledgement follows its commit: give it a moment to arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let _ = wtask.await;
     let _ = dtask.await;
     drop(rec);
+    drop(directory);
     let records = writer.await.context("history writer crashed")??;
     let acked: Vec<u64> = records
         .iter()
@@ -234,8 +289,7 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
             _ => None,
         })
         .collect();
-    let new_master = directory_master(&directory, &dbs).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writable = first_ack_elsewhere(&records, &killed_node, t0_ns);
     let present = query_ids(&new_master).await?;
     let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
     for id in [1u64, 2, 3] {
@@ -244,22 +298,62 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
         }
     }
     sb.down().await?;
+    let at = |p| crate::journal::reached_at(&failover, p).map_or(f64::NAN, since_t0);
     Ok(Sample {
-        detection_ms: detection.unwrap_or(f64::NAN),
+        detection_ms: since_t0(failover.started_at_ms),
+        promoted_ms: at(FailoverPhase::Promoted),
         writable_ms: writable.unwrap_or(f64::NAN),
         replicas_ms: replicas.unwrap_or(f64::NAN),
+        completed_ms: at(FailoverPhase::Completed),
+        leader_killed_ms,
+        killed_mid_failover: leader_killed_ms.map(|_| {
+            failover
+                .finished
+                .as_ref()
+                .is_some_and(|(_, at)| leader_killed_wall < *at)
+        }),
+        new_master: new_master.name,
         lost_acked_writes: lost,
         acked_writes: acked.len() as u64,
     })
 }
 
-async fn directory_master(d: &ManagerDirectory, dbs: &[DbEndpoint]) -> Result<DbEndpoint> {
-    use crate::workload::MasterDirectory;
-    let t = d.current().await.context("the managers named no master")?;
-    dbs.iter()
-        .find(|db| db.node == t.node)
-        .cloned()
-        .context("the master is not one of the run's databases")
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// True once the writer committed on `db` as the master of an epoch after `epoch0` (its
+/// inserts carry the epoch it believed in).
+async fn wrote_in_new_epoch(db: &DbEndpoint, epoch0: u64) -> bool {
+    let probe = async {
+        let mut c = Conn::new(db.opts.clone()).await.ok()?;
+        let n: Option<u64> = c
+            .exec_first(
+                "SELECT COUNT(*) FROM jepsen.writes WHERE epoch > ? AND process = 1",
+                (epoch0,),
+            )
+            .await
+            .ok()?;
+        let _ = c.disconnect().await;
+        n
+    };
+    tokio::time::timeout(Duration::from_millis(500), probe)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|n| n > 0)
+}
+
+/// Milliseconds from `t0_ns` to the first acknowledged write on a node other than `killed`.
+fn first_ack_elsewhere(records: &[Record], killed: &str, t0_ns: u64) -> Option<f64> {
+    records.iter().find_map(|r| match &r.event {
+        Event::Ok { node, .. } if node != killed && r.time_ns >= t0_ns => {
+            Some((r.time_ns - t0_ns) as f64 / 1e6)
+        }
+        _ => None,
+    })
 }
 
 pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
@@ -272,8 +366,22 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
             .await
             .with_context(|| format!("run {n}"))?;
         eprintln!(
-            "run {n:>3}: detection {:.0} ms, writable {:.0} ms, replicas {:.0} ms, lost {} of {} acknowledged",
-            s.detection_ms, s.writable_ms, s.replicas_ms, s.lost_acked_writes, s.acked_writes
+            "run {n:>3}: detection {:.0} ms, promoted {:.0} ms, writable {:.0} ms, replicas {:.0} ms, completed {:.0} ms{}, new master {}, lost {} of {} acknowledged",
+            s.detection_ms,
+            s.promoted_ms,
+            s.writable_ms,
+            s.replicas_ms,
+            s.completed_ms,
+            match (s.leader_killed_ms, s.killed_mid_failover) {
+                (Some(l), Some(true)) =>
+                    format!(" (manager leader killed at {l:.0} ms, mid-failover)"),
+                (Some(l), _) =>
+                    format!(" (manager leader killed at {l:.0} ms, after the failover ended)"),
+                (None, _) => String::new(),
+            },
+            s.new_master,
+            s.lost_acked_writes,
+            s.acked_writes
         );
         samples.push(s);
     }
@@ -285,9 +393,20 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
             "leader-crash"
         },
         runs: samples.len(),
+        setup: if args.lagging {
+            "file/position, no semi-sync, replicas' IO threads stopped 300 ms and 150 ms before the kill (relay-log diff + saved tail)"
+        } else {
+            "GTID, semi-sync AFTER_SYNC, replicas level"
+        },
+        settings: match args.ping_interval_ms {
+            Some(ms) => format!("ping_interval_ms = {ms}, ping_failures = 3 (default)"),
+            None => "defaults: ping_interval_ms = 250, ping_failures = 3".into(),
+        },
         detection: col(|s| s.detection_ms),
+        promoted: col(|s| s.promoted_ms),
         writable: col(|s| s.writable_ms),
         replicas: col(|s| s.replicas_ms),
+        completed: col(|s| s.completed_ms),
         lost_acked_writes_total: samples.iter().map(|s| s.lost_acked_writes).sum(),
         samples,
     };
@@ -295,26 +414,40 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} ({} runs, semi-sync AFTER_SYNC, GTID)",
-            report.bench, report.runs
+            "{} ({} runs, 3 MariaDB: {}; 3 managers; {})",
+            report.bench, report.runs, report.setup, report.settings
         );
         println!(
-            "{:<28} {:>8} {:>8} {:>8} {:>8}",
-            "ms from SIGKILL", "p50", "p90", "p99", "max"
+            "{:<34} {:>8} {:>8} {:>8} {:>8}",
+            "ms from SIGKILL of the master", "p50", "p90", "p99", "max"
         );
         for (name, s) in [
-            ("detection", &report.detection),
-            ("new master accepts writes", &report.writable),
-            ("every replica repointed", &report.replicas),
+            ("detection (failover started)", &report.detection),
+            ("promoted (read_only=OFF journaled)", &report.promoted),
+            ("writer's first ack on new master", &report.writable),
+            ("every replica replicates from it", &report.replicas),
+            ("failover completed (journal)", &report.completed),
         ] {
             println!(
-                "{name:<28} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+                "{name:<34} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
                 s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
             );
         }
+        if kind == Kind::LeaderCrash {
+            let mid = report
+                .samples
+                .iter()
+                .filter(|s| s.killed_mid_failover == Some(true))
+                .count();
+            println!(
+                "manager leader killed before the failover finished: {mid} of {} runs",
+                report.runs
+            );
+        }
         println!(
-            "lost acknowledged writes: {}",
-            report.lost_acked_writes_total
+            "lost acknowledged writes: {} (of {} acknowledged)",
+            report.lost_acked_writes_total,
+            report.samples.iter().map(|s| s.acked_writes).sum::<u64>()
         );
     }
     Ok(())

@@ -79,6 +79,47 @@ pub fn no_false_failover(history: &[Record], cfg: &RunConfig) -> CheckResult {
     }
 }
 
+/// With `expect_no_failover` the master stays the master, so once everything is healed it
+/// must take writes again: a master left fenced (its lease lapsed while the managers could not
+/// reach it, and nobody lifted the fence) is an outage the run reports. Failover scenarios are
+/// exempt: a new master killed inside the anti-flapping window legitimately stays read-only.
+pub fn writable_after_heal(history: &[Record], cfg: &RunConfig) -> CheckResult {
+    const NAME: &str = "writable_after_heal";
+    if !cfg.expect_no_failover {
+        return result(NAME, Verdict::Valid, vec!["not required".into()]);
+    }
+    let Some(healed) = history
+        .iter()
+        .find(|r| matches!(r.event, Event::Healed))
+        .map(|r| r.time_ns)
+    else {
+        return result(NAME, Verdict::Valid, vec!["no heal recorded".into()]);
+    };
+    let first_ack = history
+        .iter()
+        .filter(|r| r.time_ns > healed && matches!(r.event, Event::Ok { .. }))
+        .map(|r| r.time_ns)
+        .next();
+    match first_ack {
+        Some(t) => result(
+            NAME,
+            Verdict::Valid,
+            vec![format!(
+                "first write acknowledged {} ms after healing",
+                (t - healed) / 1_000_000
+            )],
+        ),
+        None => result(
+            NAME,
+            Verdict::Invalid,
+            vec![
+                "no write was acknowledged after healing: the master stayed fenced or unavailable"
+                    .into(),
+            ],
+        ),
+    }
+}
+
 /// With `expect_failover`, a run in which no failover completed says nothing about the
 /// failover path: unknown (e.g. the engine is not part of this build), never valid.
 pub fn failover_happened(history: &[Record], cfg: &RunConfig) -> CheckResult {

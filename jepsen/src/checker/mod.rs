@@ -79,6 +79,7 @@ pub fn check(history: &[Record]) -> Report {
         properties::nodes_converge(history),
         properties::no_flapping(history),
         managers::no_false_failover(history, cfg),
+        managers::writable_after_heal(history, cfg),
         managers::failover_happened(history, cfg),
         managers::manager_state_intact(history, cfg),
     ];
