@@ -81,7 +81,7 @@ async fn agents_are_checked_for_reachability_auth_and_directories() {
     .await;
     let file = dir.join("c.toml");
     let mut text = String::from(
-        "name = \"c\"\n[users]\nadmin_user = \"a\"\nadmin_password_env = \"X\"\nrepl_user = \"r\"\nrepl_password_env = \"Y\"\n",
+        "name = \"c\"\n[users]\nadmin_user = \"a\"\nadmin_password_env = \"X\"\nrepl_user = \"r\"\nrepl_password_env = \"Y\"\nagent_token_env = \"RMHA_CHECK_NODES_TOKEN\"\n",
     );
     for (name, n) in [("good", 1), ("nodir", 2), ("down", 3)] {
         text.push_str(&format!(

@@ -12,6 +12,9 @@ use super::ini::{self, Entry, Section};
 use super::params::{self, Fate, Scope};
 use crate::state::cluster_file::{ClusterSpec, PingType, ServerSpec, Settings, Users};
 
+/// Where the example deployment (`config/`, the systemd units) keeps the agents' token.
+const AGENT_TOKEN_FILE: &str = "/etc/raftmha/agent.token";
+
 /// One input file: its name (for messages) and text.
 #[derive(Debug, Clone, Copy)]
 pub struct Source<'a> {
@@ -329,8 +332,14 @@ pub fn import(
             repl_user,
             repl_password_file: Some(secret("repl")),
             repl_password_env: None,
-            // MHA has no agent; the operator names the agents' token when deploying them.
-            agent_token_file: None,
+            // MHA has no agent: with agents named, point at the token where the example
+            // deployment keeps it (warned, so the operator checks it).
+            agent_token_file: opts.agent_port.map(|_| {
+                warnings.push(format!(
+                    "agents named: the managers read the agents' token from {AGENT_TOKEN_FILE} (edit users.agent_token_file if yours lives elsewhere)"
+                ));
+                AGENT_TOKEN_FILE.to_string()
+            }),
             agent_token_env: None,
         },
         settings,

@@ -199,6 +199,20 @@ impl ClusterSpec {
         if self.servers.is_empty() {
             return Err(invalid("server", "at least one [[server]] is required"));
         }
+        // Without the token the managers cannot call any agent, silently: no binlog tail, no
+        // relay-log diff, no master lease. Naming agents without it is a mistake.
+        if let Some(s) = self.servers.iter().find(|s| s.agent.is_some())
+            && self.users.agent_token_file.is_none()
+            && self.users.agent_token_env.is_none()
+        {
+            return Err(invalid(
+                "users.agent_token_file",
+                format!(
+                    "server {} names an agent, so one of users.agent_token_file or users.agent_token_env is required (the managers authenticate to the agents with it)",
+                    s.name
+                ),
+            ));
+        }
         let mut names = BTreeSet::new();
         let mut endpoints = BTreeSet::new();
         for (i, server) in self.servers.iter().enumerate() {
@@ -331,6 +345,7 @@ admin_user = "raftmha"
 admin_password_file = "/etc/raftmha/app1.admin"
 repl_user = "repl"
 repl_password_env = "APP1_REPL_PASSWORD"
+agent_token_file = "/etc/raftmha/agent.token"
 [settings]
 ping_interval_ms = 500
 [[server]]
@@ -407,6 +422,17 @@ no_master = true
             "no_master = true\ncandidate_master = true",
         );
         assert_eq!(key_of(&text), "server[2].no_master");
+    }
+
+    #[test]
+    fn agents_without_a_token_are_rejected() {
+        let text = GOOD.replace("agent_token_file = \"/etc/raftmha/agent.token\"\n", "");
+        assert_eq!(key_of(&text), "users.agent_token_file");
+        let env = GOOD.replace(
+            "agent_token_file = \"/etc/raftmha/agent.token\"",
+            "agent_token_env = \"RAFTMHA_AGENT_TOKEN\"",
+        );
+        ClusterSpec::parse(&env).expect("a token from the environment is enough");
     }
 
     #[test]
