@@ -35,6 +35,28 @@ pub trait Journal: Send + Sync {
         &self,
         name: &str,
     ) -> impl Future<Output = anyhow::Result<Option<ClusterRecord>>> + Send;
+
+    /// Journal record `id` of `cluster` (failover or operation) with its cluster, read
+    /// linearizably.
+    fn record(
+        &self,
+        cluster: &str,
+        id: u64,
+    ) -> impl Future<Output = anyhow::Result<(ClusterRecord, FailoverRecord)>> + Send {
+        async move {
+            let c = self
+                .cluster(cluster)
+                .await?
+                .context("the cluster was removed")?;
+            let f = c
+                .failovers
+                .iter()
+                .find(|f| f.id == id)
+                .cloned()
+                .with_context(|| format!("record {id} left the journal"))?;
+            Ok((c, f))
+        }
+    }
 }
 
 /// Progress lines ("phase by phase, with times") for logs and the demo.
@@ -168,18 +190,7 @@ impl<J: Journal> Run<'_, J> {
     }
 
     async fn record(&self) -> anyhow::Result<(ClusterRecord, FailoverRecord)> {
-        let c = self
-            .journal
-            .cluster(&self.cluster)
-            .await?
-            .context("the cluster was removed")?;
-        let f = c
-            .failovers
-            .iter()
-            .find(|f| f.id == self.id)
-            .cloned()
-            .context("the failover left the journal")?;
-        Ok((c, f))
+        self.journal.record(&self.cluster, self.id).await
     }
 
     async fn journal_step(

@@ -45,18 +45,7 @@ impl<'a, J: Journal> OpRun<'a, J> {
     }
 
     pub async fn record(&self) -> anyhow::Result<(ClusterRecord, FailoverRecord)> {
-        let c = self
-            .journal
-            .cluster(&self.cluster)
-            .await?
-            .context("the cluster was removed")?;
-        let f = c
-            .failovers
-            .iter()
-            .find(|f| f.id == self.id)
-            .cloned()
-            .with_context(|| format!("operation {} left the journal", self.id))?;
-        Ok((c, f))
+        self.journal.record(&self.cluster, self.id).await
     }
 
     pub async fn journal_step(
