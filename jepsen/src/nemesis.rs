@@ -131,6 +131,22 @@ impl Nemesis<'_> {
         self.system.managers.agreed_leader(&[1, 2, 3]).await
     }
 
+    /// The agreed manager leader for a fault aimed at it; without one the fault is recorded
+    /// as skipped.
+    async fn leader_for(&self, fault: Fault) -> Option<u64> {
+        let leader = self.leader().await;
+        if leader.is_none() {
+            record(
+                self.rec,
+                fault,
+                NemesisAction::Start,
+                NemesisOutcome::Skipped,
+                "no agreed manager leader".into(),
+            );
+        }
+        leader
+    }
+
     fn manager_ip(&self, id: u64) -> Result<Ipv4Addr> {
         let ip = self.system.managers.ip(id);
         ip.parse()
@@ -264,14 +280,7 @@ impl Nemesis<'_> {
             | Fault::PauseManagerLeader
             | Fault::KillManagerFollower
             | Fault::PauseManagerFollower => {
-                let Some(leader) = self.leader().await else {
-                    record(
-                        rec,
-                        fault,
-                        NemesisAction::Start,
-                        NemesisOutcome::Skipped,
-                        "no agreed manager leader".into(),
-                    );
+                let Some(leader) = self.leader_for(fault).await else {
                     return Ok(());
                 };
                 let target = match fault {
@@ -286,14 +295,7 @@ impl Nemesis<'_> {
                 self.fault_manager(fault, target, kill, hold).await;
             }
             Fault::IsolateManagerLeader | Fault::MajoritiesRing | Fault::OneWayLeaderToFollower => {
-                let Some(leader) = self.leader().await else {
-                    record(
-                        rec,
-                        fault,
-                        NemesisAction::Start,
-                        NemesisOutcome::Skipped,
-                        "no agreed manager leader".into(),
-                    );
+                let Some(leader) = self.leader_for(fault).await else {
                     return Ok(());
                 };
                 let followers: Vec<u64> =

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use mysql_async::prelude::Queryable;
 use raftmha::api::client::AdminClient;
 use raftmha::chaos::NetFaults;
 use raftmha::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
@@ -82,23 +81,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
     spec.semi_sync = scenario.semi_sync;
     spec.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
     let sb = SandboxGuard(Sandbox::up(spec).await.context("starting the databases")?);
-    let mut m = sb.conn(1).await?;
-    m.query_drop(workload::SCHEMA).await?;
-    m.query_drop(workload::TABLE).await?;
-    m.disconnect().await?;
-    sb.wait_replicas_caught_up(Duration::from_secs(30)).await?;
-
-    let dbs: Vec<DbEndpoint> = sb
-        .nodes()
-        .iter()
-        .map(|n| {
-            Ok(DbEndpoint {
-                name: n.name.clone(),
-                node: n.addr(),
-                opts: sb.admin_opts(n.index)?,
-            })
-        })
-        .collect::<Result<_>>()?;
+    let dbs: Vec<DbEndpoint> = crate::system::prepare_databases(&sb).await?;
     let (rec, writer) = Recorder::start(&dir.join("history.jsonl"))?;
     let mut system = crate::system::start(
         &sb,

@@ -162,6 +162,27 @@ pub fn cluster_toml(sb: &Sandbox, dir: &Path, settings: &str) -> Result<String> 
     Ok(text)
 }
 
+/// Creates the workload's table on the master, waits for the replicas to have it, and
+/// returns every database as the observer and the final reads reach it.
+pub async fn prepare_databases(sb: &Sandbox) -> Result<Vec<crate::observe::DbEndpoint>> {
+    use mysql_async::prelude::Queryable;
+    let mut m = sb.conn(1).await?;
+    m.query_drop(crate::workload::SCHEMA).await?;
+    m.query_drop(crate::workload::TABLE).await?;
+    m.disconnect().await?;
+    sb.wait_replicas_caught_up(Duration::from_secs(30)).await?;
+    sb.nodes()
+        .iter()
+        .map(|n| {
+            Ok(crate::observe::DbEndpoint {
+                name: n.name.clone(),
+                node: n.addr(),
+                opts: sb.admin_opts(n.index)?,
+            })
+        })
+        .collect()
+}
+
 /// Starts the managers (cgroups `managerN`), waits for a leader, registers the cluster (with
 /// `settings`, see [`cluster_toml`]) and makes sure the replicated state names `node1` as
 /// master.

@@ -149,23 +149,8 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
     spec.semi_sync = !args.lagging;
     spec.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
     let sb = SandboxGuard(Sandbox::up(spec).await.context("starting the databases")?);
-    let mut m = sb.conn(1).await?;
-    m.query_drop(workload::SCHEMA).await?;
-    m.query_drop(workload::TABLE).await?;
-    m.disconnect().await?;
-    sb.wait_replicas_caught_up(Duration::from_secs(30)).await?;
+    let dbs: Vec<DbEndpoint> = crate::system::prepare_databases(&sb).await?;
     let mut sys = system::start(&sb, &faults, &dir, args.base_ip, &settings_toml(args)).await?;
-    let dbs: Vec<DbEndpoint> = sb
-        .nodes()
-        .iter()
-        .map(|n| {
-            Ok(DbEndpoint {
-                name: n.name.clone(),
-                node: n.addr(),
-                opts: sb.admin_opts(n.index)?,
-            })
-        })
-        .collect::<Result<_>>()?;
     let clients: Vec<_> = [1u64, 2, 3]
         .iter()
         .map(|id| {
