@@ -565,6 +565,19 @@ fn recovery_steps(
                     new_master: nm.clone(),
                 },
             );
+            // The new master forgets its source before it takes writes: every relay-log
+            // diff was cut and journaled before any recovery, so its relay logs are no longer
+            // needed, and a crash from here on can never restart its replication from the
+            // old master at boot (MariaDB starts configured replicas without
+            // skip_slave_start), whatever happens to this failover.
+            if !input.policy.skip_reset_slave {
+                b.serial(
+                    phase,
+                    Action::ResetReplicaOnNewMaster {
+                        new_master: nm.clone(),
+                    },
+                );
+            }
             b.serial(
                 phase,
                 Action::EnableWrites {
@@ -603,14 +616,6 @@ fn recovery_steps(
             );
         }
     }
-    if !input.policy.skip_reset_slave {
-        b.serial(
-            Phase::Cleanup,
-            Action::ResetReplicaOnNewMaster {
-                new_master: nm.clone(),
-            },
-        );
-    }
     if input.policy.report_script {
         b.serial(Phase::Cleanup, Action::ReportScript);
     }
@@ -640,7 +645,7 @@ impl StepBuilder {
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 #[path = "plan_gtid_tests.rs"]

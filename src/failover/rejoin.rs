@@ -14,10 +14,10 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
-use super::engine::{Journal, Progress};
 use super::exec::{Env, StepOutput};
 use super::op_run::{OpRun, dialect, follow, result_of, server_ref};
 use super::plan::{Action, FailoverPlan};
+use super::runner::{Journal, Runner};
 use super::switchover::FollowBy;
 use crate::db::sql::quote as quote_sql;
 use crate::db::status::RowMap;
@@ -315,15 +315,13 @@ async fn events_after(
     Ok(out)
 }
 
-/// Runs rejoin `id` of `cluster` (the record names the host in `dead_master`).
+/// Runs the rejoin `runner` owns (the record names the host in `dead_master`).
 pub async fn run_rejoin<J: Journal>(
-    journal: &J,
+    runner: &Runner<'_, J>,
     env: &Env,
-    cluster: &str,
-    id: u64,
-    progress: &Progress,
 ) -> anyhow::Result<RejoinReport> {
-    let run = OpRun::new(journal, env, cluster, id, progress);
+    let run = OpRun { runner, env };
+    let id = runner.id;
     let (c, f) = run.record().await?;
     let Some(Operation::Rejoin { force }) = f.operation else {
         bail!("operation {id} is not a rejoin");

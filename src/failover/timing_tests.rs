@@ -100,6 +100,7 @@ fn journal() -> (FailoverRecord, FailoverPlan) {
         finished: None,
         report: None,
         operation: None,
+        owner: None,
     };
     (f, plan)
 }
@@ -176,7 +177,7 @@ fn phase_durations_follow_the_journal() {
     );
     assert_eq!(d.last(), Some(&("total", 1.0)));
     assert!(names(&f).contains(&"master_recovery"), "{d:?}");
-    assert!(names(&f).contains(&"cleanup"), "{d:?}");
+    assert!(names(&f).contains(&"replica_recovery"), "{d:?}");
     let phases: f64 = d
         .iter()
         .filter(|(n, _)| *n != "total")

@@ -12,24 +12,27 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
+use super::leader_tasks::LeaderTasks;
 use super::lease::Leases;
 use crate::api::auth::AuthToken;
 use crate::api::client::AdminClient;
 use crate::api::server::now_ms;
+use raftmha_node::agent::client::FencingToken;
+
 use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType, Secret};
 use crate::detect::{
     Decision, ManagerVerdict, MonitorConfig, QuorumConfig, ReportReason, SystemClock, Verdict,
     VerdictReport, decide, probe_replicas, run_monitor_renewing,
 };
 use crate::failover::ReplicationAccount;
-use crate::failover::engine::{Journal, Progress, run_failover};
+use crate::failover::engine::run_failover;
 use crate::failover::exec::{Env, Scripts};
 use crate::failover::operation::run_operation;
+use crate::failover::runner::{Deposed, Journal, Progress, is_deposed};
 use crate::raft::handle::{NotDone, RaftHandle};
 use crate::state::cluster_file::{self, ClusterSpec};
-use crate::state::{ClusterRecord, Command, CommandResult, Request};
+use crate::state::{ClusterRecord, Command, CommandResult, Request, RunOwner};
 
 /// How often the leader re-evaluates even when nothing is applied (verdict freshness).
 const REEVALUATE: Duration = Duration::from_millis(100);
@@ -38,7 +41,12 @@ const FENCE_SWEEP: Duration = Duration::from_secs(1);
 
 /// A master that was failed over and answers again (it was only cut off, or was restarted)
 /// must not take writes: set `read_only=ON` and kill its client sessions.
-async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path, now: &RaftHandle) {
+async fn fence_returned_masters(
+    c: &ClusterRecord,
+    work_dir: &std::path::Path,
+    now: &RaftHandle,
+    term: u64,
+) {
     // A running switchover may be making one of them the master right now.
     if c.failovers.iter().any(|f| f.finished.is_none()) {
         return;
@@ -82,6 +90,10 @@ async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path, n
             if vars.read_only || !still_old(name) {
                 return anyhow::Ok(false);
             }
+            // SQL cannot carry a fencing token: confirm the leadership right before it.
+            now.confirm_leader(term)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
             let d = crate::db::Dialect::new(s.version().await?);
             s.execute(&d.set_read_only(true)).await?;
             s.kill_client_connections().await?;
@@ -107,15 +119,22 @@ pub struct Supervisor {
     pub metrics: Arc<crate::api::http::EngineMetrics>,
 }
 
-/// The Raft log as the engine's journal; proposals on a follower go to the leader.
+/// The Raft log as the runs' journal, and this manager's leadership.
 #[derive(Clone)]
 pub struct RaftJournal {
     sup: Supervisor,
 }
 
 impl Journal for RaftJournal {
-    async fn propose(&self, command: Command) -> anyhow::Result<CommandResult> {
-        self.sup.propose(command).await
+    async fn propose(&self, req: Request) -> anyhow::Result<CommandResult> {
+        if req.term.is_none() {
+            return self.sup.propose_request(req).await;
+        }
+        // Acting for a run: only the leader may, so never forwarded.
+        match self.sup.handle.write(req).await {
+            Ok((result, _)) => Ok(result),
+            Err(e) => anyhow::bail!("not proposed: {}", not_done(&e)),
+        }
     }
 
     async fn cluster(&self, name: &str) -> anyhow::Result<Option<ClusterRecord>> {
@@ -126,6 +145,30 @@ impl Journal for RaftJournal {
             .await
             .map_err(|e| anyhow::anyhow!("linearizable read failed: {}", not_done(&e)))?;
         Ok(state.clusters.get(name).cloned())
+    }
+
+    fn local_cluster(&self, name: &str) -> Option<ClusterRecord> {
+        self.sup.handle.local_state().1.clusters.get(name).cloned()
+    }
+
+    fn leadership(&self) -> Option<RunOwner> {
+        let (manager, term) = self.sup.handle.leadership()?;
+        Some(RunOwner { manager, term })
+    }
+
+    async fn confirm(&self, owner: RunOwner) -> Result<(), Deposed> {
+        if owner.manager != self.sup.id {
+            return Err(Deposed(format!("{owner} is not this manager")));
+        }
+        self.sup
+            .handle
+            .confirm_leader(owner.term)
+            .await
+            .map_err(Deposed)
+    }
+
+    fn now_ms(&self) -> u64 {
+        now_ms()
     }
 }
 
@@ -138,8 +181,15 @@ fn not_done(e: &NotDone) -> String {
 
 impl Supervisor {
     async fn propose(&self, command: Command) -> anyhow::Result<CommandResult> {
-        let req = Request::new(command.clone(), Some(self.id), now_ms());
-        match self.handle.write(req).await {
+        self.propose_request(Request::new(command, Some(self.id), now_ms()))
+            .await
+    }
+
+    /// Proposes `req`; on a follower it is forwarded whole to the leader, so the log names
+    /// this manager (not the leader) as its proposer.
+    async fn propose_request(&self, req: Request) -> anyhow::Result<CommandResult> {
+        let kind = req.command.kind();
+        match self.handle.write(req.clone()).await {
             Ok((result, _)) => Ok(result),
             Err(NotDone::NotLeader(Some((_, Some(addr))))) => {
                 let client = AdminClient::new_from(
@@ -150,10 +200,10 @@ impl Supervisor {
                 )
                 .map_err(|e| anyhow::anyhow!(e))?
                 .forwarding();
-                let (result, _) = client.write(&command).await?;
+                let (result, _) = client.write_request(&req).await?;
                 Ok(result)
             }
-            Err(e) => anyhow::bail!("cannot propose {}: {}", command.kind(), not_done(&e)),
+            Err(e) => anyhow::bail!("cannot propose {kind}: {}", not_done(&e)),
         }
     }
 
@@ -179,18 +229,19 @@ impl Supervisor {
             }
         });
         let mut monitors: BTreeMap<String, (String, u64, watch::Sender<bool>)> = BTreeMap::new();
-        let mut failovers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
+        let mut tasks = LeaderTasks::default();
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
         let leases = Leases::default();
         let mut last_unfence: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
         let mut last_fence_sweep = tokio::time::Instant::now();
-        let mut fence_sweep: Option<JoinHandle<()>> = None;
         loop {
             if *stop.borrow() {
                 break;
             }
             let (applied, state) = self.handle.local_state();
-            let leader = self.handle.is_leader();
+            let leading = self.handle.leadership().map(|(_, term)| term);
+            let leader = leading.is_some();
+            tasks.follow_leadership(leading);
             leases.note_failovers(&state.clusters);
             // Monitors follow the current master of every cluster.
             monitors.retain(|name, (master, epoch, stop_tx)| {
@@ -216,33 +267,37 @@ impl Supervisor {
                     Err(e) => tracing::warn!(cluster = %name, "cannot monitor {master}: {e:#}"),
                 }
             }
-            failovers.retain(|_, h| !h.is_finished());
-            if leader
+            if let Some(term) = leading
                 && last_fence_sweep.elapsed() >= FENCE_SWEEP
-                && fence_sweep.as_ref().is_none_or(|h| h.is_finished())
+                && !tasks.sweep_running()
             {
                 last_fence_sweep = tokio::time::Instant::now();
                 let clusters: Vec<ClusterRecord> = state.clusters.values().cloned().collect();
                 let work_dir = self.work_dir.clone();
                 let handle = self.handle.clone();
-                fence_sweep = Some(tokio::spawn(async move {
+                tasks.spawn_sweep(async move {
                     for c in clusters {
-                        fence_returned_masters(&c, &work_dir, &handle).await;
+                        fence_returned_masters(&c, &work_dir, &handle, term).await;
                     }
-                }));
+                });
             }
-            if leader {
+            if let Some(term) = leading {
                 for (name, c) in &state.clusters {
-                    if failovers.contains_key(name) {
+                    if tasks.busy(name) {
                         continue;
                     }
                     // Serialized with failovers: an unfence runs as this cluster's task, so
                     // no failover starts while it runs, and none is in flight when it starts.
-                    if let Some(task) = leases.unfence_task(name, c, &mut last_unfence) {
-                        failovers.insert(name.clone(), task);
+                    let token = FencingToken {
+                        cluster: name.clone(),
+                        term,
+                        epoch: c.epoch,
+                    };
+                    if let Some(task) = leases.unfence_task(name, c, &mut last_unfence, token) {
+                        tasks.spawn_for(name, task);
                         continue;
                     }
-                    let why = self.leader_duty(name, c, &mut failovers).await;
+                    let why = self.leader_duty(name, c, &mut tasks).await;
                     match why {
                         Some(why) if refused.get(name) != Some(&why) => {
                             tracing::info!(cluster = %name, "no failover: {why}");
@@ -263,6 +318,7 @@ impl Supervisor {
         for (_, (_, _, s)) in monitors {
             let _ = s.send(true);
         }
+        tasks.shutdown().await;
     }
 
     /// What the leader does for one cluster; returns why no failover starts, if the master
@@ -271,11 +327,11 @@ impl Supervisor {
         &self,
         name: &str,
         c: &ClusterRecord,
-        failovers: &mut BTreeMap<String, JoinHandle<()>>,
+        tasks: &mut LeaderTasks,
     ) -> Option<String> {
         if let Some(f) = c.failovers.iter().find(|f| f.finished.is_none()) {
             // An automatic failover to resume, or an operator's operation to run or resume.
-            self.spawn_failover(name, &c.spec, Some(f.clone()), failovers);
+            self.spawn_failover(name, &c.spec, Some(f.clone()), tasks);
             return None;
         }
         let Some(master) = &c.master else {
@@ -341,7 +397,7 @@ impl Supervisor {
                 tracing::warn!(cluster = %name, ?supporters, "master {master} is dead by quorum");
             }
         }
-        self.spawn_failover(name, &c.spec, None, failovers);
+        self.spawn_failover(name, &c.spec, None, tasks);
         None
     }
 
@@ -350,7 +406,7 @@ impl Supervisor {
         name: &str,
         spec: &ClusterSpec,
         running: Option<crate::state::FailoverRecord>,
-        failovers: &mut BTreeMap<String, JoinHandle<()>>,
+        tasks: &mut LeaderTasks,
     ) {
         let env = match build_env(spec, &self.work_dir) {
             Ok(env) => env,
@@ -363,10 +419,13 @@ impl Supervisor {
         let cluster = name.to_string();
         let progress: Progress = Arc::new(|line: &str| tracing::info!("{line}"));
         let (handle, metrics) = (self.handle.clone(), self.metrics.clone());
-        let task = tokio::spawn(async move {
+        let task = async move {
             if let Some(record) = running {
                 match run_operation(&journal, &env, &cluster, &record, &progress).await {
                     Ok(summary) => tracing::info!("\n{summary}"),
+                    Err(e) if is_deposed(&e) => {
+                        tracing::warn!(cluster = %cluster, "{} {} stopped: {e:#}", record.kind(), record.id)
+                    }
                     Err(e) => {
                         tracing::error!(cluster = %cluster, "{} {} failed: {e:#}", record.kind(), record.id)
                     }
@@ -375,6 +434,9 @@ impl Supervisor {
             }
             match run_failover(&journal, &env, &cluster, &progress).await {
                 Ok(report) => tracing::info!("\n{}", report.render_text()),
+                Err(e) if is_deposed(&e) => {
+                    tracing::warn!(cluster = %cluster, "failover stopped: {e:#}")
+                }
                 Err(e) => tracing::error!(cluster = %cluster, "failover failed: {e:#}"),
             }
             if let Some(f) = handle
@@ -387,8 +449,8 @@ impl Supervisor {
             {
                 super::metrics::record_failover(&metrics, &cluster, f);
             }
-        });
-        failovers.insert(name.to_string(), task);
+        };
+        tasks.spawn_for(name, task);
     }
 
     /// A newly registered cluster's master: the one reachable server replicating from nobody.
