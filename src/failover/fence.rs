@@ -17,7 +17,7 @@ use tokio::time::{Instant, timeout};
 
 use super::engine::StepContext;
 use super::exec::{Env, StepOutput};
-use crate::db::{DbServer, Dialect};
+use crate::db::DbServer;
 use crate::detect::renew::lease_wait;
 
 pub async fn fence_old_master(
@@ -125,12 +125,7 @@ async fn sql_fence(env: &Env, name: &str) -> Result<usize, String> {
     let s = env
         .server(name)
         .ok_or_else(|| format!("no connection settings for {name}"))?;
-    let fence = async {
-        let d = Dialect::new(s.version().await?);
-        s.execute(&d.set_read_only(true)).await?;
-        let killed = s.kill_client_connections().await?;
-        anyhow::Ok(killed.len())
-    };
+    let fence = async { anyhow::Ok(s.stop_client_writes().await?.len()) };
     match timeout(env.probe_timeout, fence).await {
         Ok(Ok(n)) => Ok(n),
         Ok(Err(e)) => Err(format!("{e:#}")),

@@ -372,9 +372,7 @@ pub async fn run_rejoin<J: Journal>(
         "rejoin.fence",
         &format!("{host}: read_only=ON, kill client sessions"),
         async {
-            let d = dialect(s).await?;
-            s.execute(&d.set_read_only(true)).await?;
-            let killed = s.kill_client_connections().await?;
+            let killed = s.stop_client_writes().await?;
             anyhow::Ok(format!("{} sessions killed", killed.len()))
         },
     )

@@ -478,7 +478,7 @@ async fn roll_forward<J: Journal>(
                 async {
                     let s = env.server(&plan.orig.name).context("old master")?;
                     let d = dialect(s).await?;
-                    s.execute(&d.set_read_only(true)).await?;
+                    s.set_read_only(true).await?;
                     if plan.follow_by == FollowBy::Gtid {
                         // Its own binlog is exactly what the new master executed from it.
                         let g = s.gtid_state().await?;

@@ -94,9 +94,7 @@ async fn fence_returned_masters(
             now.confirm_leader(term)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
-            let d = crate::db::Dialect::new(s.version().await?);
-            s.execute(&d.set_read_only(true)).await?;
-            s.kill_client_connections().await?;
+            s.stop_client_writes().await?;
             anyhow::Ok(true)
         };
         if let Ok(Ok(true)) = tokio::time::timeout(env.probe_timeout, fence).await {
