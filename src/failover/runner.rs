@@ -108,9 +108,12 @@ pub fn failpoint(name: &str) {
                 .write(true)
                 .create_new(true)
                 .open(&marker);
-            if created.is_err() {
+            let Ok(mut file) = created else {
                 return;
-            }
+            };
+            // The process that fired, so a test can resume (SIGCONT) it.
+            let _ = std::io::Write::write_all(&mut file, std::process::id().to_string().as_bytes());
+            let _ = file.sync_all();
         }
         if pause {
             eprintln!("failpoint {name}: pausing (SIGSTOP)");
@@ -163,10 +166,13 @@ impl<'a, J: Journal> Runner<'a, J> {
             dead_master: dead.into(),
             epoch,
         };
-        match journal
+        let reply = journal
             .propose(Request::as_owner(cmd, owner, journal.now_ms()))
-            .await?
-        {
+            .await;
+        if reply.is_err() {
+            journal.confirm(owner).await?;
+        }
+        match reply? {
             CommandResult::Ok { id: Some(id), .. } => {
                 let run = Runner::owned(journal, cluster, id, owner, progress);
                 run.say(&format!(
@@ -198,8 +204,11 @@ impl<'a, J: Journal> Runner<'a, J> {
         };
         let reply = journal
             .propose(Request::as_owner(cmd, owner, journal.now_ms()))
-            .await?;
-        if let CommandResult::Rejected { reason } = reply {
+            .await;
+        if reply.is_err() {
+            journal.confirm(owner).await?;
+        }
+        if let CommandResult::Rejected { reason } = reply? {
             journal.confirm(owner).await?;
             bail!("run {id} of {cluster} cannot be resumed: {reason}");
         }

@@ -43,6 +43,11 @@ pub struct FailoverStepRecord {
     pub phase: StepPhase,
     pub detail: String,
     pub at_ms: u64,
+    /// Who journaled it (the run's owner at that time, see [`super::ownership`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +346,8 @@ impl ManagerState {
                         phase: *phase,
                         detail: detail.clone(),
                         at_ms: at,
+                        by,
+                        term: req.term,
                     });
                     ok("step recorded")
                 }
