@@ -11,7 +11,7 @@ use std::future::Future;
 
 use anyhow::Context;
 
-use super::exec::StepOutput;
+use super::effects::{Effects, StepContext, StepOutput};
 use super::input::{FailoverInput, FailoverPolicy};
 use super::plan::{Action, FailoverPlan, Lane, Step, plan_failover, plan_fencing};
 use super::report::{
@@ -20,44 +20,6 @@ use super::report::{
 use super::runner::{Journal, Progress, Ran, Runner, failpoint, is_deposed};
 use crate::db::BinlogCoord;
 use crate::state::{ClusterRecord, FailoverOutcome, FailoverRecord};
-
-/// What one step acts on: the records as journaled so far, the new master's captured
-/// position, and the run's fencing token for agents.
-pub struct StepContext<'r> {
-    pub cluster: &'r ClusterRecord,
-    pub failover: &'r FailoverRecord,
-    pub captured: Option<&'r BinlogCoord>,
-    pub token: raftmha_node::agent::client::FencingToken,
-}
-
-/// Everything a failover does outside the journal: probing servers and executing actions.
-/// [`super::exec::Env`] is the real one (SQL, agents, scripts); tests use a fake.
-pub trait Effects: Send + Sync {
-    /// Probes the replicas of `failover`'s dead master into the planner's input.
-    fn observe(
-        &self,
-        cluster: &ClusterRecord,
-        failover: &FailoverRecord,
-        policy: &FailoverPolicy,
-    ) -> impl Future<Output = anyhow::Result<FailoverInput>> + Send;
-
-    /// Runs one action (idempotently: it checks its effect before acting). Chunks and the
-    /// promotion are journaled through `run`, as the run's owner.
-    fn execute<J: Journal>(
-        &self,
-        run: &Runner<'_, J>,
-        ctx: &StepContext<'_>,
-        action: &Action,
-    ) -> impl Future<Output = anyhow::Result<Option<StepOutput>>> + Send;
-
-    /// `ApplyRelayDiff` then `ApplyMasterTail` on `target` in one agent call.
-    fn apply_diff_and_tail(
-        &self,
-        ctx: &StepContext<'_>,
-        donor: &str,
-        target: &str,
-    ) -> impl Future<Output = anyhow::Result<Option<StepOutput>>> + Send;
-}
 
 /// `Repoint`, `ApplyRelayDiff`, ...: the action's variant name, for failpoint names.
 fn action_kind(action: &Action) -> String {

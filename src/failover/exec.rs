@@ -1,99 +1,22 @@
 //! Executing one planned [`Action`] against real servers and node agents. Every action is
 //! idempotent: it checks its effect (read_only, replication source, executed position)
 //! before acting, so a successor leader may run it again after an intent without a result.
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use raftmha_node::agent::client::{AgentClient, FencingToken};
 use raftmha_node::proto::RelayPositionRequest;
-use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
-use super::engine::{Effects, StepContext};
+use super::effects::{Effects, StepContext, StepOutput};
+use super::env::Env;
 use super::input::{DeadMaster, FailoverInput, FailoverPolicy, ReplicaState, ServerRef};
 use super::observe::observe_replicas;
 use super::plan::Action;
-use super::repoint::{ReplicationAccount, change_source};
+use super::repoint::change_source;
 use super::runner::{Journal, Runner};
-use crate::db::{BinlogCoord, DbServer, Dialect, MysqlServer, WaitOutcome};
+use crate::db::{DbServer, Dialect, MysqlServer, WaitOutcome};
 use crate::state::{ClusterRecord, Command, FailoverRecord};
-
-/// What a step produced that later steps (or a successor leader) need.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StepOutput {
-    Position(BinlogCoord),
-    Skipped(String),
-    Note(String),
-}
-
-/// Everything the engine reaches: one connection pool per server, agents, the account
-/// replicas use, a scratch directory and the bounds on every wait.
-pub struct Env {
-    pub servers: BTreeMap<String, MysqlServer>,
-    /// `server name -> (agent endpoint, token)`.
-    pub agents: BTreeMap<String, (String, String)>,
-    pub account: ReplicationAccount,
-    pub work_dir: PathBuf,
-    pub probe_timeout: Duration,
-    pub step_timeout: Duration,
-    /// Scripts run with MHA's arguments.
-    pub scripts: Scripts,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Scripts {
-    pub master_ip_failover: Option<String>,
-    pub shutdown: Option<String>,
-    pub report: Option<String>,
-}
-
-impl Env {
-    pub fn server(&self, name: &str) -> Option<&MysqlServer> {
-        self.servers.get(name)
-    }
-
-    fn db(&self, name: &str) -> anyhow::Result<&MysqlServer> {
-        self.server(name)
-            .with_context(|| format!("no connection settings for {name}"))
-    }
-
-    /// `name`'s agent, acting under the run's fencing token.
-    pub async fn agent(
-        &self,
-        name: &str,
-        token: &FencingToken,
-        limit: Duration,
-    ) -> anyhow::Result<AgentClient> {
-        let (endpoint, secret) = self
-            .agents
-            .get(name)
-            .with_context(|| format!("{name} has no agent configured"))?;
-        AgentClient::connect(&format!("http://{endpoint}"), secret, limit)
-            .await
-            .with_context(|| format!("agent of {name} at {endpoint}"))?
-            .fenced(token)
-            .context("fencing token")
-    }
-
-    /// Whether `name`'s host agent answers (its binlogs can be saved).
-    pub async fn agent_alive(&self, name: &str) -> bool {
-        let Some((endpoint, token)) = self.agents.get(name) else {
-            return false;
-        };
-        let Ok(c) =
-            AgentClient::connect(&format!("http://{endpoint}"), token, self.probe_timeout).await
-        else {
-            return false;
-        };
-        c.health().await.is_ok()
-    }
-}
-
-async fn dialect(s: &MysqlServer) -> anyhow::Result<Dialect> {
-    Ok(Dialect::new(s.version().await?))
-}
 
 impl Effects for Env {
     async fn observe(
@@ -558,4 +481,8 @@ async fn script(
         Some(10) => Ok(Some(StepOutput::Note("exit 10".into()))),
         other => bail!("{path} failed with {other:?}"),
     }
+}
+
+async fn dialect(s: &MysqlServer) -> anyhow::Result<Dialect> {
+    Ok(Dialect::new(s.version().await?))
 }

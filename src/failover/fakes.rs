@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::bail;
 
-use super::engine::{Effects, StepContext};
-use super::exec::StepOutput;
+use super::effects::{Effects, StepContext, StepOutput};
 use super::input::{FailoverInput, FailoverPolicy};
 use super::plan::Action;
 use super::runner::{Deposed, Journal, Runner};

@@ -15,8 +15,8 @@ use std::time::Duration;
 use raftmha_node::agent::lease::FENCE_DEADLINE;
 use tokio::time::{Instant, timeout};
 
-use super::engine::StepContext;
-use super::exec::{Env, StepOutput};
+use super::effects::{StepContext, StepOutput};
+use super::env::Env;
 use crate::db::DbServer;
 use crate::detect::renew::lease_wait;
 

@@ -4,7 +4,7 @@ use std::ops::Deref;
 
 use anyhow::{Context, bail};
 
-use super::exec::Env;
+use super::env::Env;
 use super::input::ServerRef;
 use super::runner::{Journal, Runner};
 use super::switchover::FollowBy;

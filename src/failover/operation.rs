@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
 use super::engine::run_owned;
-use super::exec::Env;
+use super::env::Env;
 use super::rejoin::run_rejoin;
 use super::runner::{Journal, Progress, Runner, is_deposed};
 use super::switchover_run::run_switchover;

@@ -14,39 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use super::input::{FailoverInput, ServerRef, Survivor};
 use super::select::{
-    self, LostReason, LostReplica, Mode, Rejection, SelectionReason, choose, errant,
-    latest_and_oldest, rejections, survivors,
+    self, LostReplica, Mode, Rejection, SelectionReason, choose, errant, latest_and_oldest,
+    rejections, survivors,
 };
 use crate::db::{BinlogCoord, GtidSet};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum PlanError {
-    #[error("server name {0:?} is used twice: steps name servers, so names must be unique")]
-    DuplicateServer(String),
-    #[error("no alive replica to promote ({} lost)", lost.len())]
-    NoAliveReplica { lost: Vec<LostReplica> },
-    #[error("replica {server} failed ({reason:?}) and is not ignore_fail (strict mode)")]
-    ReplicaFailed {
-        server: ServerRef,
-        reason: LostReason,
-    },
-    #[error("replicas {a} and {b} hold GTIDs the other lacks: their data diverged")]
-    DivergedReplicas { a: ServerRef, b: ServerRef },
-    #[error("the forced new master {0} is not an alive replica of the dead master")]
-    ForcedNewMasterNotAlive(String),
-    #[error("the forced new master {server} cannot be promoted: {rejections:?}")]
-    ForcedNewMasterRejected {
-        server: ServerRef,
-        rejections: Vec<Rejection>,
-    },
-    #[error(
-        "none of the replicas can be the new master (candidate misconfigured or all too far \
-         behind): {rejected:?}"
-    )]
-    NoCandidate {
-        rejected: Vec<(ServerRef, Vec<Rejection>)>,
-    },
-}
+pub use super::select::PlanError;
 
 /// MHA's phase numbers, kept so logs and reports read like MHA's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

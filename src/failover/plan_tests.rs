@@ -6,6 +6,7 @@ use crate::failover::input::{
     ServerPolicy,
 };
 use crate::failover::report::{FailoverRecord, FailoverReport, Outcome, StepResult, StepStatus};
+use crate::failover::select::LostReason;
 
 pub(super) const MASTER_HOST: &str = "192.168.0.101";
 

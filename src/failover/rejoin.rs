@@ -14,7 +14,8 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
-use super::exec::{Env, StepOutput};
+use super::effects::StepOutput;
+use super::env::Env;
 use super::op_run::{OpRun, dialect, follow, result_of, server_ref};
 use super::plan::{Action, FailoverPlan};
 use super::runner::{Journal, Runner};

@@ -25,7 +25,7 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
-use super::exec::Env;
+use super::env::Env;
 use super::input::{ServerPolicy, ServerRef};
 use super::op_run::{OpRun, dialect, follow, result_of, server_ref};
 use super::runner::{Journal, Runner, failpoint, is_deposed};

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use tokio::time::Instant;
 
-use super::supervise::secret;
+use super::resolve::secret;
 use crate::detect::renew::{LeaseReplies, LeaseTarget, run_renewals};
 use crate::raft::handle::RaftHandle;
 use crate::state::ClusterRecord;

@@ -8,6 +8,7 @@ pub mod leader_tasks;
 pub mod lease;
 pub mod local;
 pub mod metrics;
+pub mod resolve;
 pub mod supervise;
 pub mod testbed;
 
