@@ -10,6 +10,7 @@
 pub mod gtid;
 pub mod mysql;
 pub mod server;
+pub mod sessions;
 pub mod sql;
 pub mod status;
 pub mod version;

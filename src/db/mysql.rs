@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use tokio::time::timeout;
 
 use super::server::{ALIVE_ERROR_CODES, DbError, DbServer, FailureKind, PingOutcome, PingType};
-use super::sql::{Dialect, Secret, Statement, WaitKind, WaitOutcome};
+use super::sql::{Secret, Statement, WaitKind, WaitOutcome};
 use super::status::{GtidState, MasterStatus, ProcessInfo, ReplicaStatus, RowMap, ServerVariables};
 use super::version::ServerVersion;
 
@@ -170,10 +170,6 @@ impl MysqlServer {
             self.settings.read_timeout,
         )
         .await
-    }
-
-    async fn dialect(&self) -> Result<Dialect, DbError> {
-        Ok(Dialect::new(self.version().await?))
     }
 
     async fn ping_inner(&self, kind: PingType) -> Result<(), DbError> {

@@ -175,10 +175,15 @@ pub trait DbServer: Send + Sync {
     /// Kills every client session except replication threads and our own; returns the ids.
     fn kill_client_connections(&self) -> impl Future<Output = Result<Vec<u64>, DbError>> + Send;
 
+    /// The SQL dialect of this server's version.
+    fn dialect(&self) -> impl Future<Output = Result<super::sql::Dialect, DbError>> + Send {
+        async move { Ok(super::sql::Dialect::new(self.version().await?)) }
+    }
+
     /// Sets `read_only` in this server's dialect.
     fn set_read_only(&self, on: bool) -> impl Future<Output = Result<(), DbError>> + Send {
         async move {
-            let d = super::sql::Dialect::new(self.version().await?);
+            let d = self.dialect().await?;
             self.execute(&d.set_read_only(on)).await
         }
     }

@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use raftmha_node::agent::client::{AgentClient, FencingToken};
 
-use super::repoint::ReplicationAccount;
-use crate::db::MysqlServer;
+use super::input::ServerRef;
+use super::plan::RepointBy;
+use super::repoint::{ReplicationAccount, change_source};
+use crate::db::{BinlogCoord, DbServer, MysqlServer};
 
 /// Everything the engine reaches: one connection pool per server, agents, the account
 /// replicas use, a scratch directory and the bounds on every wait.
@@ -70,5 +72,29 @@ impl Env {
             return false;
         };
         c.health().await.is_ok()
+    }
+
+    /// The one repoint: `replica` replicates from `new` (by GTID, or from `at`, the new
+    /// master's captured position). Idempotent: `None` when it already replicates from it.
+    pub async fn repoint(
+        &self,
+        replica: &str,
+        new: &ServerRef,
+        by: RepointBy,
+        at: Option<&BinlogCoord>,
+    ) -> anyhow::Result<Option<String>> {
+        let s = self.db(replica)?;
+        let d = s.dialect().await?;
+        if let Some(st) = s.replica_status().await?
+            && st.replicates_from(&new.host, new.port)
+            && st.sql_running
+        {
+            return Ok(None);
+        }
+        let source = change_source(d.version.flavor, new, &self.account, by, at)?;
+        s.execute(&d.stop_replica()).await?;
+        s.execute(&d.change_source(&source)).await?;
+        s.execute(&d.start_replica()).await?;
+        Ok(Some(format!("replicates from {new}")))
     }
 }

@@ -10,12 +10,14 @@ use tokio::time::timeout;
 
 use super::effects::{Effects, StepContext, StepOutput};
 use super::env::Env;
-use super::input::{DeadMaster, FailoverInput, FailoverPolicy, ReplicaState, ServerRef};
+use super::input::{
+    DeadMaster, FailoverInput, FailoverPolicy, ReplicaState, ServerRef, server_ref,
+};
 use super::observe::observe_replicas;
 use super::plan::Action;
 use super::repoint::change_source;
 use super::runner::{Journal, Runner};
-use crate::db::{DbServer, Dialect, MysqlServer, WaitOutcome};
+use crate::db::{DbServer, MysqlServer, WaitOutcome};
 use crate::state::{ClusterRecord, Command, FailoverRecord};
 
 impl Effects for Env {
@@ -123,7 +125,7 @@ async fn execute<J: Journal>(
         }
         Action::StopIoThread { replica } => {
             let s = env.db(replica)?;
-            let d = dialect(s).await?;
+            let d = s.dialect().await?;
             timeout(limit, s.execute(&d.stop_io_thread()))
                 .await
                 .context("STOP SLAVE IO_THREAD timed out")??;
@@ -152,7 +154,7 @@ async fn execute<J: Journal>(
         }
         Action::WaitRelayLogApplied { server, read } => {
             let s = env.db(server)?;
-            let d = dialect(s).await?;
+            let d = s.dialect().await?;
             if let Some(st) = s.replica_status().await?
                 && !st.sql_running
                 && st.last_sql_errno == 0
@@ -210,7 +212,7 @@ async fn execute<J: Journal>(
             until,
         } => {
             let s = env.db(target)?;
-            let d = dialect(s).await?;
+            let d = s.dialect().await?;
             let donor_spec = server_ref(cluster, donor)?;
             let source = change_source(
                 d.version.flavor,
@@ -242,7 +244,7 @@ async fn execute<J: Journal>(
         }
         Action::EnableWrites { new_master } => {
             let s = env.db(new_master)?;
-            let d = dialect(s).await?;
+            let d = s.dialect().await?;
             s.execute(&d.set_read_only(false)).await?;
             Ok(None)
         }
@@ -267,24 +269,15 @@ async fn execute<J: Journal>(
             new_master,
             by,
         } => {
-            let s = env.db(replica)?;
-            let d = dialect(s).await?;
             let nm = server_ref(cluster, new_master)?;
-            if let Some(st) = s.replica_status().await?
-                && st.replicates_from(&nm.host, nm.port)
-                && st.sql_running
-            {
-                return Ok(Some(StepOutput::Skipped("already replicating".into())));
-            }
-            let source = change_source(d.version.flavor, &nm, &env.account, *by, captured)?;
-            s.execute(&d.stop_replica()).await?;
-            s.execute(&d.change_source(&source)).await?;
-            s.execute(&d.start_replica()).await?;
-            Ok(None)
+            Ok(match env.repoint(replica, &nm, *by, captured).await? {
+                None => Some(StepOutput::Skipped("already replicating".into())),
+                Some(_) => None,
+            })
         }
         Action::ResetReplicaOnNewMaster { new_master } => {
             let s = env.db(new_master)?;
-            let d = dialect(s).await?;
+            let d = s.dialect().await?;
             s.execute(&d.stop_replica()).await?;
             s.execute(&d.reset_replica_all()).await?;
             Ok(None)
@@ -343,16 +336,6 @@ pub(crate) async fn record_promotion<J: Journal>(
         }
         _ => Ok(()),
     }
-}
-
-fn server_ref(cluster: &ClusterRecord, name: &str) -> anyhow::Result<super::input::ServerRef> {
-    let s = cluster
-        .spec
-        .servers
-        .iter()
-        .find(|s| s.name == name)
-        .with_context(|| format!("no server {name}"))?;
-    Ok(super::input::ServerRef::new(&s.name, &s.host, s.port))
 }
 
 fn diff_name(donor: &str, target: &str) -> String {
@@ -441,7 +424,7 @@ async fn apply_files(
     // The agent applies with the replica threads stopped (the SQL thread would race it);
     // everything received was already applied by WaitRelayLogApplied.
     let s = env.db(target)?;
-    let d = dialect(s).await?;
+    let d = s.dialect().await?;
     s.execute(&d.stop_replica()).await?;
     let agent = env.agent(target, &ctx.token, env.step_timeout).await?;
     let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
@@ -481,8 +464,4 @@ async fn script(
         Some(10) => Ok(Some(StepOutput::Note("exit 10".into()))),
         other => bail!("{path} failed with {other:?}"),
     }
-}
-
-async fn dialect(s: &MysqlServer) -> anyhow::Result<Dialect> {
-    Ok(Dialect::new(s.version().await?))
 }

@@ -184,6 +184,17 @@ pub fn forced_new_master(f: &crate::state::FailoverRecord) -> Option<String> {
     }
 }
 
+/// `name`'s address as the cluster file gives it.
+pub fn server_ref(c: &crate::state::ClusterRecord, name: &str) -> anyhow::Result<ServerRef> {
+    let s = c
+        .spec
+        .servers
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| anyhow::anyhow!("no server {name} in the cluster"))?;
+    Ok(ServerRef::new(&s.name, &s.host, s.port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

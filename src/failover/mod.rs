@@ -33,7 +33,6 @@ pub(crate) mod fakes;
 pub mod fence;
 pub mod input;
 pub mod observe;
-pub mod op_run;
 pub mod operation;
 pub mod plan;
 pub mod rejoin;
@@ -42,6 +41,7 @@ pub mod report;
 pub mod runner;
 pub mod select;
 pub mod switchover;
+pub mod switchover_effects;
 pub mod switchover_run;
 pub mod timing;
 

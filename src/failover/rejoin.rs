@@ -16,8 +16,9 @@ use tokio::time::timeout;
 
 use super::effects::StepOutput;
 use super::env::Env;
-use super::op_run::{OpRun, dialect, follow, result_of, server_ref};
+use super::input::server_ref;
 use super::plan::{Action, FailoverPlan};
+use super::runner::result_of;
 use super::runner::{Journal, Runner};
 use super::switchover::FollowBy;
 use crate::db::sql::quote as quote_sql;
@@ -321,7 +322,7 @@ pub async fn run_rejoin<J: Journal>(
     runner: &Runner<'_, J>,
     env: &Env,
 ) -> anyhow::Result<RejoinReport> {
-    let run = OpRun { runner, env };
+    let run = runner;
     let id = runner.id;
     let (c, f) = run.record().await?;
     let Some(Operation::Rejoin { force }) = f.operation else {
@@ -387,7 +388,7 @@ pub async fn run_rejoin<J: Journal>(
         "rejoin.follow",
         &format!("{host}: replicate from {master}"),
         async {
-            let dl = dialect(s).await?;
+            let dl = s.dialect().await?;
             if by == FollowBy::Gtid {
                 let rows = s
                     .query(&Statement::new(format!(
@@ -406,7 +407,10 @@ pub async fn run_rejoin<J: Journal>(
                     s.execute(&set).await?;
                 }
             }
-            follow(env, &host, &master_ref, by, d.successor_pos.as_ref()).await
+            let done = env
+                .repoint(&host, &master_ref, by.into(), d.successor_pos.as_ref())
+                .await?;
+            anyhow::Ok(done.unwrap_or_else(|| "already replicating".into()))
         },
     )
     .await?;

@@ -14,16 +14,7 @@ use super::input::{ServerPolicy, ServerRef};
 use crate::db::{BinlogCoord, ReplicaStatus, ServerVariables};
 use crate::state::SwitchLimits;
 
-/// A session that makes a switchover unsafe or slow (MHA's running-updates checks).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    pub id: u64,
-    pub user: String,
-    pub command: String,
-    pub secs: u64,
-    /// The statement (first 100 characters), if any.
-    pub info: String,
-}
+pub use crate::db::sessions::Session;
 
 /// What probing one server found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +42,15 @@ pub enum FollowBy {
     Position,
     /// MariaDB `MASTER_USE_GTID=slave_pos` (the cluster replicates by GTID).
     Gtid,
+}
+
+impl From<FollowBy> for super::plan::RepointBy {
+    fn from(by: FollowBy) -> Self {
+        match by {
+            FollowBy::Position => super::plan::RepointBy::CapturedPosition,
+            FollowBy::Gtid => super::plan::RepointBy::Gtid,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -374,4 +374,4 @@ impl SwitchReport {
 
 #[cfg(test)]
 #[path = "switchover_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -37,7 +37,7 @@ fn facts(name: &str, observed: Result<Observed, String>) -> ServerFacts {
     }
 }
 
-fn master() -> ServerFacts {
+pub(crate) fn master() -> ServerFacts {
     facts(
         "db1",
         Ok(Observed {
@@ -49,7 +49,7 @@ fn master() -> ServerFacts {
     )
 }
 
-fn replica(name: &str, lag: &str) -> ServerFacts {
+pub(crate) fn replica(name: &str, lag: &str) -> ServerFacts {
     facts(
         name,
         Ok(Observed {
