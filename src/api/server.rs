@@ -214,6 +214,7 @@ impl AdminService for AdminServer {
         if proposal.command == Command::Unknown {
             return Err(Status::invalid_argument("unknown command kind"));
         }
+        admissible(&proposal, !body.request_json.is_empty())?;
         match self
             .within("the write", self.raft.write(proposal.clone()))
             .await?
@@ -362,6 +363,80 @@ impl AdminService for AdminServer {
                     message,
                     log_index: 0,
                 }))
+            }
+        }
+    }
+}
+
+/// What the admin API's `Write` accepts: an operator's requests; and, forwarded whole by a
+/// manager, those plus verdict reports. Never a request acting for a run (it names a term)
+/// nor a run's journal entry: only the leader proposes those, to its own log.
+fn admissible(req: &StateRequest, forwarded_whole: bool) -> Result<(), Status> {
+    let verdict = matches!(req.command, Command::ReportLiveness { .. });
+    if req.term.is_some() || !(req.command.is_operator_request() || (forwarded_whole && verdict)) {
+        return Err(Status::permission_denied(format!(
+            "{} is not an operator request: the admin API does not accept it",
+            req.command.kind()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{RunOwner, StepPhase};
+
+    #[test]
+    fn the_api_takes_operator_requests_and_forwarded_verdicts_never_run_entries() {
+        let op = StateRequest::new(
+            Command::AckFailover {
+                cluster: "app1".into(),
+            },
+            Some(1),
+            1,
+        );
+        assert!(admissible(&op, false).is_ok());
+        let verdict = StateRequest::new(
+            Command::ReportLiveness {
+                cluster: "app1".into(),
+                server: "db1".into(),
+                manager: 2,
+                verdict: crate::state::Verdict::Dead,
+                window_start_ms: 1,
+                window_end_ms: 2,
+                master_epoch: 0,
+            },
+            Some(2),
+            1,
+        );
+        assert!(admissible(&verdict, true).is_ok());
+        assert!(
+            admissible(&verdict, false).is_err(),
+            "operators do not vote"
+        );
+        let promote = Command::PromoteMaster {
+            cluster: "app1".into(),
+            server: "db2".into(),
+            expected_epoch: 0,
+            failover_id: Some(1),
+        };
+        let step = Command::FailoverStep {
+            cluster: "app1".into(),
+            failover_id: 1,
+            step: "x".into(),
+            phase: StepPhase::Result,
+            detail: String::new(),
+        };
+        let leader = RunOwner {
+            manager: 1,
+            term: 4,
+        };
+        for forged in [promote, step] {
+            for whole in [false, true] {
+                assert!(admissible(&StateRequest::new(forged.clone(), Some(1), 1), whole).is_err());
+                let as_leader = StateRequest::as_owner(forged.clone(), leader, 1);
+                assert!(admissible(&as_leader, whole).is_err());
             }
         }
     }

@@ -280,6 +280,22 @@ impl Default for SwitchLimits {
 }
 
 impl Command {
+    /// Whether an operator may ask for it through the admin API. The journal entries of
+    /// runs (start, steps, chunks, promotions, takeover, finish) and verdicts are proposed by
+    /// managers only, so nobody holding the API token can forge a step or a promotion.
+    pub fn is_operator_request(&self) -> bool {
+        matches!(
+            self,
+            Command::Noop
+                | Command::RegisterCluster { .. }
+                | Command::RemoveCluster { .. }
+                | Command::SetPaused { .. }
+                | Command::AckFailover { .. }
+                | Command::OperationStarted { .. }
+                | Command::SetInitialMaster { .. }
+        )
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Command::Noop => "noop",
