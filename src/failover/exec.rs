@@ -10,6 +10,7 @@ use tokio::time::timeout;
 
 use super::effects::{Effects, StepContext, StepOutput};
 use super::env::Env;
+use super::hooks::{HookExit, run_hook};
 use super::input::{
     DeadMaster, FailoverInput, FailoverPolicy, ReplicaState, ServerRef, server_ref,
 };
@@ -441,8 +442,7 @@ async fn apply_files(
     ))))
 }
 
-/// Runs an MHA hook with its arguments; MHA treats exit 0 as success (and 10 from
-/// `shutdown_script` as "mysqld killed, host kept up").
+/// Runs an MHA hook step: skipped when not configured.
 async fn script(
     path: Option<&str>,
     args: &[String],
@@ -451,17 +451,8 @@ async fn script(
     let Some(path) = path else {
         return Ok(Some(StepOutput::Skipped("not configured".into())));
     };
-    let child = tokio::process::Command::new(path)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let out = timeout(limit, child)
-        .await
-        .with_context(|| format!("{path} did not finish within {limit:?}"))?
-        .with_context(|| format!("running {path}"))?;
-    match out.status.code() {
-        Some(0) => Ok(None),
-        Some(10) => Ok(Some(StepOutput::Note("exit 10".into()))),
-        other => bail!("{path} failed with {other:?}"),
-    }
+    Ok(match run_hook(path, args, limit).await? {
+        HookExit::Done => None,
+        HookExit::Proceed => Some(StepOutput::Note("exit 10".into())),
+    })
 }

@@ -31,6 +31,7 @@ pub mod exec;
 #[cfg(test)]
 pub(crate) mod fakes;
 pub mod fence;
+pub mod hooks;
 pub mod input;
 pub mod observe;
 pub mod operation;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
 use super::env::Env;
+use super::hooks::{HookExit, run_hook};
 use super::input::{ServerPolicy, ServerRef};
 use super::runner::failpoint;
 use super::switchover::{FollowBy, Observed, ServerFacts, SwitchPlan};
@@ -147,22 +148,12 @@ impl SwitchEffects for Env {
         if orig_master_is_new_slave {
             args.push("--orig_master_is_new_slave".into());
         }
-        let out = timeout(
-            self.step_timeout,
-            tokio::process::Command::new(path)
-                .args(&args)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .with_context(|| format!("{path} did not finish within {:?}", self.step_timeout))?
-        .with_context(|| format!("running {path}"))?;
-        match out.status.code() {
-            Some(0) => Ok("exit 0".into()),
+        Ok(match run_hook(path, &args, self.step_timeout).await {
+            Ok(HookExit::Done) => "exit 0".into(),
             // MHA: 10 = "failed, but proceed".
-            Some(10) => Ok("exit 10 (proceed)".into()),
-            other => bail!("{path} --command={command} failed with {other:?}"),
-        }
+            Ok(HookExit::Proceed) => "exit 10 (proceed)".into(),
+            Err(e) => bail!("{path} --command={command}: {e:#}"),
+        })
     }
 
     async fn pre_sync(&self, plan: &SwitchPlan) {
