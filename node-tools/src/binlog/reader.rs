@@ -357,20 +357,38 @@ impl Walker {
         } else if has_crc && self.verify_crc {
             self.check_crc(off, size, &header)?;
         }
-        if !is_fde {
-            self.check_content(off, size, &header, header_len, trailer)?;
-        }
-        self.next = off + u64::from(size);
-        self.events += 1;
-        let checksum_after = self.checksum_on();
-        let fde_has_crc = is_fde && self.fde.as_ref().is_some_and(|f| f.checksum_aware);
-        let bytes: &[u8] = if whole {
-            self.window(off, size_us)?
+        if whole {
+            self.window(off, size_us)?;
         } else {
             let prefix = self.window(off, BIG_PREFIX)?.to_vec();
             self.big = prefix;
+        }
+        // Field borrows from here on (not `&mut self` methods): the event's bytes stay borrowed
+        // from the buffer while the FDE and the path are read.
+        let bytes: &[u8] = if whole {
+            let from = (off - self.buf_off) as usize;
+            &self.buf[from..from + size_us]
+        } else {
             &self.big
         };
+        if !is_fde && let Some(fde) = self.fde.as_ref() {
+            // Whole events are checked whole, larger ones by their first bytes.
+            let body_len = (size - header_len as u32 - trailer) as usize;
+            let body_end = bytes.len().min(header_len + body_len);
+            let body = bytes.get(header_len..body_end).unwrap_or(&[]);
+            if let Err(what) = super::validate::check(fde, header.type_code, body, body_len as u64)
+            {
+                let kind = ErrorKind::Content {
+                    type_name: header.type_name(),
+                    what,
+                };
+                return Err(WalkError::new(&self.path, off, kind));
+            }
+        }
+        self.next = off + u64::from(size);
+        self.events += 1;
+        let checksum_after = self.fde.as_ref().is_some_and(|f| f.checksum);
+        let fde_has_crc = is_fde && self.fde.as_ref().is_some_and(|f| f.checksum_aware);
         Ok(Some(Event {
             offset: off,
             header,
@@ -380,40 +398,6 @@ impl Walker {
             checksum_after,
             header_len,
         }))
-    }
-
-    /// Refuses an event whose declared contents do not fit (see [`super::validate`]).
-    fn check_content(
-        &mut self,
-        off: u64,
-        size: u32,
-        header: &Header,
-        header_len: usize,
-        trailer: u32,
-    ) -> Result<(), WalkError> {
-        let body_len = u64::from(size - header_len as u32 - trailer);
-        // Whole events are checked whole, larger ones by their first bytes.
-        let held = if size as usize <= BUF_SIZE {
-            size as usize
-        } else {
-            BIG_PREFIX
-        };
-        self.window(off, held)?;
-        // Field borrows (not `window`'s `&mut self`): the FDE is read alongside the bytes.
-        let from = (off - self.buf_off) as usize;
-        let bytes = &self.buf[from..from + held];
-        let body_end = bytes.len().min(header_len + body_len as usize);
-        let body = bytes.get(header_len..body_end).unwrap_or(&[]);
-        let Some(fde) = self.fde.as_ref() else {
-            return Ok(());
-        };
-        super::validate::check(fde, header.type_code, body, body_len).map_err(|what| {
-            let kind = ErrorKind::Content {
-                type_name: header.type_name(),
-                what,
-            };
-            WalkError::new(&self.path, off, kind)
-        })
     }
 
     fn check_crc(&mut self, off: u64, size: u32, header: &Header) -> Result<(), WalkError> {

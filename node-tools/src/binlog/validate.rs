@@ -19,6 +19,7 @@ const INCIDENT_LOST_EVENTS: u64 = 1;
 
 /// Checks one event body. `body` is the body without header and trailer, or its first bytes
 /// when the event is larger than the walker's buffer; `body_len` is the full body length.
+#[inline]
 pub fn check(
     fde: &FormatDescription,
     type_code: u8,

@@ -47,6 +47,13 @@ pub fn ours(path: &Path) -> Result<Vec<Ours>, WalkError> {
     Ok(events)
 }
 
+/// Walks `path` with CRC checks, decoding nothing: the number of events, or the error.
+pub fn walk(path: &Path) -> Result<u64, WalkError> {
+    let mut w = Walker::open(path)?;
+    while w.next_event()?.is_some() {}
+    Ok(w.events_read())
+}
+
 /// One event as `mariadb-binlog --base64-output=never -vv` prints it.
 #[derive(Debug, Clone)]
 pub struct Theirs {
