@@ -215,7 +215,7 @@ pub async fn start(
     )
     .await?;
     // The engine may discover the master by itself; if it has not within a moment, the
-    // operator's bootstrap step names it (epoch 0 -> 1).
+    // operator's bootstrap step names it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (state, _) = client
         .read_state()
@@ -225,10 +225,9 @@ pub async fn start(
     if known.is_none() {
         write(
             &client,
-            StateCommand::PromoteMaster {
+            StateCommand::SetInitialMaster {
                 cluster: CLUSTER.into(),
                 server: sb.node(1)?.name.clone(),
-                expected_epoch: 0,
             },
         )
         .await?;

@@ -103,10 +103,31 @@ impl AdminClient {
     pub async fn write(&self, command: &Command) -> Result<(CommandResult, u64), Status> {
         let command_json =
             serde_json::to_vec(command).map_err(|e| Status::internal(e.to_string()))?;
+        self.write_body(WriteRequest {
+            command_json,
+            request_json: Vec::new(),
+        })
+        .await
+    }
+
+    /// Forwards a whole request (a manager's own, or an operator's it received) to the
+    /// leader, keeping its proposer and time.
+    pub async fn write_request(
+        &self,
+        request: &crate::state::Request,
+    ) -> Result<(CommandResult, u64), Status> {
+        let request_json =
+            serde_json::to_vec(request).map_err(|e| Status::internal(e.to_string()))?;
+        self.write_body(WriteRequest {
+            command_json: Vec::new(),
+            request_json,
+        })
+        .await
+    }
+
+    async fn write_body(&self, body: WriteRequest) -> Result<(CommandResult, u64), Status> {
         let mut c = self.inner.clone();
-        let reply = self
-            .deadline(c.write(self.request(WriteRequest { command_json })))
-            .await?;
+        let reply = self.deadline(c.write(self.request(body))).await?;
         let result = serde_json::from_slice(&reply.result_json)
             .map_err(|e| Status::internal(format!("undecodable reply: {e}")))?;
         Ok((result, reply.log_index))

@@ -1,6 +1,6 @@
 use super::*;
 use crate::state::cluster_file::ClusterSpec;
-use crate::state::{Command, REQUEST_VERSION, Request};
+use crate::state::{Command, Request};
 
 fn view(role: &'static str, leader: Option<u64>) -> NodeView {
     NodeView {
@@ -31,6 +31,7 @@ fn state() -> ManagerState {
             cluster: "app1".into(),
             server: "db1".into(),
             expected_epoch: 0,
+            failover_id: None,
         },
         Command::SetPaused {
             cluster: "app1".into(),
@@ -38,10 +39,12 @@ fn state() -> ManagerState {
             reason: "test".into(),
         },
     ] {
+        // Version 1 (old log rules): a promotion outside any failover sets the epoch to 1.
         s.apply(&Request {
-            version: REQUEST_VERSION,
+            version: 1,
             at_ms: 1,
             by: Some(1),
+            term: None,
             command,
         });
     }

@@ -203,13 +203,21 @@ impl AdminService for AdminServer {
     async fn write(&self, req: Request<WriteRequest>) -> Result<Response<WriteReply>, Status> {
         let forwarded = self.admit(&req)?;
         let body = req.into_inner();
-        let command: Command = serde_json::from_slice(&body.command_json)
-            .map_err(|e| Status::invalid_argument(format!("not a command: {e}")))?;
-        if command == Command::Unknown {
+        let proposal = if body.request_json.is_empty() {
+            let command: Command = serde_json::from_slice(&body.command_json)
+                .map_err(|e| Status::invalid_argument(format!("not a command: {e}")))?;
+            StateRequest::new(command, Some(self.id), now_ms())
+        } else {
+            serde_json::from_slice::<StateRequest>(&body.request_json)
+                .map_err(|e| Status::invalid_argument(format!("not a request: {e}")))?
+        };
+        if proposal.command == Command::Unknown {
             return Err(Status::invalid_argument("unknown command kind"));
         }
-        let proposal = StateRequest::new(command.clone(), Some(self.id), now_ms());
-        match self.within("the write", self.raft.write(proposal)).await? {
+        match self
+            .within("the write", self.raft.write(proposal.clone()))
+            .await?
+        {
             Ok((result, log_index)) => Ok(Response::new(WriteReply {
                 result_json: json(&result)?,
                 log_index,
@@ -217,7 +225,7 @@ impl AdminService for AdminServer {
             })),
             Err(why) => {
                 let client = self.leader_client(forwarded, why)?;
-                let (result, log_index) = client.write(&command).await?;
+                let (result, log_index) = client.write_request(&proposal).await?;
                 Ok(Response::new(WriteReply {
                     result_json: json(&result)?,
                     log_index,

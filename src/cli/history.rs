@@ -278,6 +278,7 @@ mod tests {
             version: crate::state::REQUEST_VERSION,
             at_ms: T0 + at,
             by: Some(2),
+            term: Some(1),
             command,
         })
     }

@@ -174,4 +174,21 @@ pub trait DbServer: Send + Sync {
 
     /// Kills every client session except replication threads and our own; returns the ids.
     fn kill_client_connections(&self) -> impl Future<Output = Result<Vec<u64>, DbError>> + Send;
+
+    /// Sets `read_only` in this server's dialect.
+    fn set_read_only(&self, on: bool) -> impl Future<Output = Result<(), DbError>> + Send {
+        async move {
+            let d = super::sql::Dialect::new(self.version().await?);
+            self.execute(&d.set_read_only(on)).await
+        }
+    }
+
+    /// MHA's fence of a master over SQL: `read_only=ON`, then every client session killed (so
+    /// no open transaction commits afterwards); the ids killed. The one place this is written.
+    fn stop_client_writes(&self) -> impl Future<Output = Result<Vec<u64>, DbError>> + Send {
+        async move {
+            self.set_read_only(true).await?;
+            self.kill_client_connections().await
+        }
+    }
 }

@@ -39,6 +39,9 @@ pub struct LeaseTarget {
     /// The agent's `host:port` and token.
     pub endpoint: String,
     pub token: String,
+    /// This manager's current Raft term, sent as the renewal's fencing token: an agent that
+    /// saw a leader of a newer term act refuses renewals from older terms.
+    pub term: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
 /// The latest renewal reply this manager got for each cluster's master.
@@ -97,7 +100,12 @@ pub async fn run_renewals(
                     c
                 }
             };
-            c.renew_lease(req).await
+            let fencing = raftmha_node::agent::client::FencingToken {
+                cluster: target.cluster.clone(),
+                term: (target.term)(),
+                epoch: target.epoch,
+            };
+            c.fenced(&fencing)?.renew_lease(req).await
         };
         match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok(reply)) => {

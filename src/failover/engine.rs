@@ -1,89 +1,25 @@
-//! The journaled failover engine (leader only): MHA's phases 2–5 over real servers, every
-//! step journaled in the Raft log before (intent) and after (result) its side effect.
+//! The journaled failover engine (leader only): MHA's phases 2–5, every step journaled in
+//! the Raft log before (intent) and after (result) its side effect, through the one
+//! [`Runner`] (ownership, resume, failpoints).
 //!
 //! Resuming is the same code path as starting: the engine re-reads the failover's journal,
 //! keeps every step that already has a result (the fencing plan and the failover plan are
 //! journaled too, so a successor executes the very same steps) and re-executes a step that
 //! has only an intent; each step checks its effect before acting (see [`super::exec`]).
-use std::collections::BTreeMap;
+//! Effects go through [`Effects`], so the resume logic is unit-tested over fakes.
 use std::future::Future;
-use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-use super::exec::{Env, StepOutput, apply_diff_and_tail, execute};
-use super::input::{DeadMaster, FailoverInput, FailoverPolicy, ServerPolicy, ServerRef};
-use super::observe::observe_replicas;
+use super::effects::{Effects, StepContext, StepOutput};
+use super::input::{FailoverInput, FailoverPolicy};
 use super::plan::{Action, FailoverPlan, Lane, Step, plan_failover, plan_fencing};
 use super::report::{
     FailoverRecord as ReportRecord, FailoverReport, StepResult as ReportStep, StepStatus,
 };
-use crate::db::{BinlogCoord, MysqlServer};
-use crate::state::{
-    ClusterRecord, Command, CommandResult, FailoverOutcome, FailoverRecord, StepPhase,
-};
-
-/// The replicated log as the engine needs it.
-pub trait Journal: Send + Sync {
-    /// Proposes a command and waits until it is committed and applied.
-    fn propose(
-        &self,
-        command: Command,
-    ) -> impl Future<Output = anyhow::Result<CommandResult>> + Send;
-    /// The cluster's replicated record, read linearizably.
-    fn cluster(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = anyhow::Result<Option<ClusterRecord>>> + Send;
-
-    /// Journal record `id` of `cluster` (failover or operation) with its cluster, read
-    /// linearizably.
-    fn record(
-        &self,
-        cluster: &str,
-        id: u64,
-    ) -> impl Future<Output = anyhow::Result<(ClusterRecord, FailoverRecord)>> + Send {
-        async move {
-            let c = self
-                .cluster(cluster)
-                .await?
-                .context("the cluster was removed")?;
-            let f = c
-                .failovers
-                .iter()
-                .find(|f| f.id == id)
-                .cloned()
-                .with_context(|| format!("record {id} left the journal"))?;
-            Ok((c, f))
-        }
-    }
-}
-
-/// Progress lines ("phase by phase, with times") for logs and the demo.
-pub type Progress = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
-
-/// Test-only failpoints: with the `failpoints` feature, `RAFTMHA_FAILPOINT=<name>` makes the
-/// process die at once (`abort`, like a crash) when the engine reaches that point, so tests
-/// can kill a leader at a named step. `RAFTMHA_FAILPOINT_MARKER=<file>` makes it fire once
-/// across processes (the file is created first), so the successor leader survives it.
-/// Without the feature this is a no-op.
-pub fn failpoint(name: &str) {
-    #[cfg(feature = "failpoints")]
-    if std::env::var("RAFTMHA_FAILPOINT").is_ok_and(|v| v == name) {
-        if let Ok(marker) = std::env::var("RAFTMHA_FAILPOINT_MARKER") {
-            let created = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&marker);
-            if created.is_err() {
-                return;
-            }
-        }
-        eprintln!("failpoint {name}: aborting");
-        std::process::abort();
-    }
-    let _ = name;
-}
+use super::runner::{Journal, Progress, Ran, Runner, failpoint, is_deposed};
+use crate::db::BinlogCoord;
+use crate::state::{ClusterRecord, FailoverOutcome, FailoverRecord};
 
 /// `Repoint`, `ApplyRelayDiff`, ...: the action's variant name, for failpoint names.
 fn action_kind(action: &Action) -> String {
@@ -95,10 +31,11 @@ fn action_kind(action: &Action) -> String {
         .to_string()
 }
 
-/// Starts (or resumes) the failover of `cluster`'s master and runs it to its end.
-pub async fn run_failover<J: Journal>(
+/// Starts (or resumes) the failover of `cluster`'s master and runs it to its end. A run that
+/// loses its ownership stops with a [`super::runner::Deposed`] error and journals nothing more.
+pub async fn run_failover<J: Journal, E: Effects>(
     journal: &J,
-    env: &Env,
+    effects: &E,
     cluster: &str,
     progress: &Progress,
 ) -> anyhow::Result<FailoverReport> {
@@ -106,197 +43,113 @@ pub async fn run_failover<J: Journal>(
         .cluster(cluster)
         .await?
         .with_context(|| format!("no cluster {cluster:?}"))?;
-    let failover_id = match record.failovers.iter().find(|f| f.finished.is_none()) {
+    let runner = match record.failovers.iter().find(|f| f.finished.is_none()) {
         Some(f) => {
-            progress(&format!("resuming failover {} of {cluster}", f.id));
-            f.id
+            progress(&format!("resuming {} {} of {cluster}", f.kind(), f.id));
+            Runner::resume(journal, cluster, f.id, progress).await?
         }
         None => {
             let dead = record
                 .master
                 .clone()
                 .context("the cluster has no known master")?;
-            let reply = journal
-                .propose(Command::FailoverStarted {
-                    cluster: cluster.into(),
-                    dead_master: dead.clone(),
-                    epoch: record.epoch,
-                })
+            Runner::start_failover(journal, cluster, &dead, record.epoch, progress).await?
+        }
+    };
+    run_owned(&runner, effects).await
+}
+
+/// Runs a failover this manager owns to its end and journals how it ended.
+pub async fn run_owned<J: Journal, E: Effects>(
+    runner: &Runner<'_, J>,
+    effects: &E,
+) -> anyhow::Result<FailoverReport> {
+    let run = Run { runner, effects };
+    match run.go().await {
+        Ok(report) => {
+            runner
+                .finish(FailoverOutcome::Succeeded, report.to_json())
                 .await?;
-            match reply {
-                CommandResult::Ok { id: Some(id), .. } => {
-                    progress(&format!(
-                        "failover {id} of {cluster} started: {dead} is dead"
-                    ));
-                    id
-                }
-                other => bail!("failover not started: {other}"),
-            }
+            Ok(report)
         }
-    };
-    let mut run = Run {
-        journal,
-        env,
-        cluster: cluster.to_string(),
-        id: failover_id,
-        done: std::sync::Mutex::new(BTreeMap::new()),
-        progress: progress.clone(),
-        t0: Instant::now(),
-    };
-    let result = run.go().await;
-    let (outcome, report) = match result {
-        Ok(report) => (FailoverOutcome::Succeeded, report),
+        Err(e) if is_deposed(&e) => {
+            runner.say(&format!("stopped, journaling nothing more: {e:#}"));
+            Err(e)
+        }
         Err(e) => {
-            progress(&format!("failover {failover_id} failed: {e:#}"));
-            let _ = journal
-                .propose(Command::FailoverFinished {
-                    cluster: cluster.into(),
-                    failover_id,
-                    outcome: FailoverOutcome::Failed,
-                    detail: format!("{e:#}"),
-                })
-                .await;
-            return Err(e);
+            runner.say(&format!("failover {} failed: {e:#}", runner.id));
+            if let Err(f) = runner
+                .finish(FailoverOutcome::Failed, format!("{e:#}"))
+                .await
+                && is_deposed(&f)
+            {
+                return Err(f);
+            }
+            Err(e)
         }
-    };
-    journal
-        .propose(Command::FailoverFinished {
-            cluster: cluster.into(),
-            failover_id,
-            outcome,
-            detail: report.to_json(),
-        })
-        .await?;
-    Ok(report)
+    }
 }
 
-struct Run<'a, J> {
-    journal: &'a J,
-    env: &'a Env,
-    cluster: String,
-    id: u64,
-    /// Journaled results by step name.
-    done: std::sync::Mutex<BTreeMap<String, String>>,
-    progress: Progress,
-    t0: Instant,
+struct Run<'r, 'a, J, E> {
+    runner: &'r Runner<'a, J>,
+    effects: &'r E,
 }
 
-impl<J: Journal> Run<'_, J> {
+impl<J: Journal, E: Effects> Run<'_, '_, J, E> {
     fn say(&self, line: &str) {
-        (self.progress)(&format!(
-            "[{:>6.3}s] {line}",
-            self.t0.elapsed().as_secs_f64()
-        ));
+        self.runner.say(line);
     }
 
-    async fn record(&self) -> anyhow::Result<(ClusterRecord, FailoverRecord)> {
-        self.journal.record(&self.cluster, self.id).await
-    }
-
-    async fn journal_step(
-        &self,
-        step: &str,
-        phase: StepPhase,
-        detail: String,
-    ) -> anyhow::Result<()> {
-        match self
-            .journal
-            .propose(Command::FailoverStep {
-                cluster: self.cluster.clone(),
-                failover_id: self.id,
-                step: step.into(),
-                phase,
-                detail,
-            })
-            .await?
-        {
-            CommandResult::Rejected { reason } => bail!("journal refused step {step}: {reason}"),
-            _ => Ok(()),
-        }
-    }
-
-    async fn go(&mut self) -> anyhow::Result<FailoverReport> {
-        let (cluster, failover) = self.record().await?;
-        for s in &failover.steps {
-            if s.phase == StepPhase::Result {
-                self.done_put(&s.step, &s.detail);
-            }
-        }
-        let dead_name = failover.dead_master.clone();
-        let spec = &cluster.spec;
-        let dead_spec = spec
-            .servers
-            .iter()
-            .find(|s| s.name == dead_name)
-            .context("the dead master is not in the cluster spec")?;
-        let dead_ref = ServerRef::new(&dead_spec.name, &dead_spec.host, dead_spec.port);
+    async fn observe(&self) -> anyhow::Result<FailoverInput> {
+        let (cluster, failover) = self.runner.record().await?;
         let policy = FailoverPolicy {
-            forced_new_master: super::operation::forced_new_master(&failover),
-            ..FailoverPolicy::for_cluster(&spec.settings)
+            forced_new_master: super::input::forced_new_master(&failover),
+            ..FailoverPolicy::for_cluster(&cluster.spec.settings)
         };
-        let replicas: Vec<(&MysqlServer, ServerRef, ServerPolicy)> = spec
-            .servers
-            .iter()
-            .filter(|s| s.name != dead_name)
-            .filter_map(|s| {
-                let server = self.env.server(&s.name)?;
-                Some((server, ServerRef::new(&s.name, &s.host, s.port), s.into()))
-            })
-            .collect();
-        let host_reachable = self.env.agent_alive(&dead_name).await;
-        let (env, cluster_name) = (self.env, self.cluster.clone());
-        let observe = || async {
-            let replicas = observe_replicas(&replicas, env.probe_timeout).await;
-            let server_id = replicas.iter().find_map(|r| match &r.state {
-                super::input::ReplicaState::Reachable(f) => {
-                    f.status.as_ref().and_then(|s| s.source_server_id)
-                }
-                _ => None,
-            });
-            FailoverInput {
-                cluster: cluster_name.clone(),
-                dead_master: DeadMaster {
-                    server: dead_ref.clone(),
-                    server_id,
-                    server_uuid: None,
-                    host_reachable,
-                },
-                replicas,
-                policy: policy.clone(),
-            }
-        };
+        self.runner.confirm().await?;
+        self.effects.observe(&cluster, &failover, &policy).await
+    }
+
+    /// A journaled plan (fencing or failover), or the one `make` builds now, journaled.
+    async fn plan<T, Fut>(&self, name: &str, make: impl FnOnce() -> Fut) -> anyhow::Result<T>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        Fut: Future<Output = anyhow::Result<T>>,
+    {
+        if let Some(json) = self.runner.done_get(name) {
+            return serde_json::from_str(&json).with_context(|| format!("journaled {name}"));
+        }
+        let plan = make().await?;
+        let json = serde_json::to_string(&plan)?;
+        self.runner
+            .journal_step(name, crate::state::StepPhase::Result, json)
+            .await?;
+        Ok(plan)
+    }
+
+    async fn go(&self) -> anyhow::Result<FailoverReport> {
+        let (_, failover) = self.runner.record().await?;
+        let dead_name = failover.dead_master.clone();
 
         // Phase 1 checks are the caller's (quorum, anti-flapping, pause); phase 2: fencing.
         self.say("Phase 2: Dead Master Shutdown / freezing the replicas");
-        let fencing: Vec<Step> = match self.done_get("fence-plan") {
-            Some(json) => serde_json::from_str(&json).context("journaled fencing plan")?,
-            None => {
-                let steps = plan_fencing(&observe().await);
-                let json = serde_json::to_string(&steps)?;
-                self.journal_step("fence-plan", StepPhase::Result, json.clone())
-                    .await?;
-                self.done_put("fence-plan", &json);
-                steps
-            }
-        };
+        let fencing: Vec<Step> = self
+            .plan("fence-plan", || async {
+                Ok(plan_fencing(&self.observe().await?))
+            })
+            .await?;
         let mut results = Vec::new();
         self.run_lanes("fence", &fencing, &mut results).await?;
         failpoint("after-fencing");
         let fence_line = self.fence_outcome(&fencing, &dead_name);
 
         self.say("Phase 3: Master Recovery (re-probing the frozen replicas)");
-        let plan: FailoverPlan = match self.done_get("plan") {
-            Some(json) => serde_json::from_str(&json).context("journaled plan")?,
-            None => {
-                let input = observe().await;
-                let plan = plan_failover(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let json = serde_json::to_string(&plan)?;
-                self.journal_step("plan", StepPhase::Result, json.clone())
-                    .await?;
-                self.done_put("plan", &json);
-                plan
-            }
-        };
+        let plan: FailoverPlan = self
+            .plan("plan", || async {
+                let input = self.observe().await?;
+                plan_failover(&input).map_err(|e| anyhow::anyhow!("{e}"))
+            })
+            .await?;
         self.say(&format!(
             "new master: {} ({:?}); latest: {}; mode {:?}",
             plan.new_master,
@@ -359,7 +212,7 @@ impl<J: Journal> Run<'_, J> {
     /// `ApplyRelayDiff` directly followed by `ApplyMasterTail` on the same target, neither
     /// done yet: both journaled, one agent call. Returns whether it ran.
     async fn try_fused_apply(
-        &mut self,
+        &self,
         step: &Step,
         next: &Step,
         results: &mut Vec<ReportStep>,
@@ -370,45 +223,71 @@ impl<J: Journal> Run<'_, J> {
             return Ok(false);
         };
         let names = [format!("step.{}", step.id), format!("step.{}", next.id)];
-        if target != t2 || names.iter().any(|n| self.done_get(n).is_some()) {
+        let runner = self.runner;
+        if target != t2 {
             return Ok(false);
         }
-        for (n, s) in names.iter().zip([step, next]) {
-            self.journal_step(n, StepPhase::Intent, s.action.to_string())
-                .await?;
-        }
-        let started = Instant::now();
-        let (_, failover) = self.record().await?;
-        let outcome = apply_diff_and_tail(self.env, &failover, donor, target).await;
-        failpoint("before-result:ApplyRelayDiff");
-        let output = match outcome {
-            Ok(output) => output,
-            Err(e) => {
+        let result = crate::state::StepPhase::Result;
+        match (runner.done_get(&names[0]), runner.done_get(&names[1])) {
+            (None, None) => {}
+            (Some(_), Some(_)) => return Ok(false),
+            // One agent call applied both: an earlier owner was deposed between the two
+            // results. Complete the pair's journal; never apply it again.
+            (Some(detail), None) | (None, Some(detail)) => {
                 for n in &names {
-                    let _ = self
-                        .journal_step(n, StepPhase::Result, format!("failed: {e:#}"))
-                        .await;
+                    if runner.done_get(n).is_none() {
+                        runner.journal_step(n, result, detail.clone()).await?;
+                    }
                 }
-                return Err(e.context(format!("{}; {}", step.action, next.action)));
+                for s in [step, next] {
+                    results.push(ReportStep {
+                        step: s.id,
+                        status: StepStatus::Done {
+                            detail: Some("done by an earlier leader".into()),
+                        },
+                    });
+                }
+                return Ok(true);
             }
-        };
+        }
+        let intent = crate::state::StepPhase::Intent;
+        runner
+            .journal_step(&names[0], intent, step.action.to_string())
+            .await?;
+        let what = format!("{}; {}", step.action, next.action);
+        let output = runner
+            .step(&names[1], &what, async {
+                let ctx_records = runner.record().await?;
+                let ctx = self.context(&ctx_records, None);
+                let out = self.effects.apply_diff_and_tail(&ctx, donor, target).await;
+                failpoint("before-result:ApplyRelayDiff");
+                out
+            })
+            .await?;
         let detail = serde_json::to_string(&output)?;
-        for (n, s) in names.iter().zip([step, next]) {
-            self.journal_step(n, StepPhase::Result, detail.clone())
-                .await?;
-            self.done_put(n, &detail);
+        runner
+            .journal_step(&names[0], crate::state::StepPhase::Result, detail)
+            .await?;
+        for s in [step, next] {
             results.push(ReportStep {
                 step: s.id,
                 status: StepStatus::Done { detail: None },
             });
         }
-        self.say(&format!(
-            "  {}; {} ({} ms, one agent call)",
-            step.action,
-            next.action,
-            started.elapsed().as_millis()
-        ));
         Ok(true)
+    }
+
+    fn context<'c>(
+        &self,
+        (cluster, failover): &'c (ClusterRecord, FailoverRecord),
+        captured: Option<&'c BinlogCoord>,
+    ) -> StepContext<'c> {
+        StepContext {
+            cluster,
+            failover,
+            captured,
+            token: self.runner.token(cluster.epoch),
+        }
     }
 
     /// The journaled outcome of the fencing plan's FenceOldMaster step, as a report line.
@@ -416,7 +295,7 @@ impl<J: Journal> Run<'_, J> {
         let step = fencing
             .iter()
             .find(|s| matches!(s.action, Action::FenceOldMaster { .. }))?;
-        let detail = self.done_get(&format!("fence.{}", step.id))?;
+        let detail = self.runner.done_get(&format!("fence.{}", step.id))?;
         let line = match serde_json::from_str::<Option<StepOutput>>(&detail).ok()?? {
             StepOutput::Note(how) => format!("{dead}: fenced: {how}."),
             StepOutput::Skipped(why) => format!("{dead}: {why}."),
@@ -424,16 +303,6 @@ impl<J: Journal> Run<'_, J> {
         };
         self.say(&format!("  {line}"));
         Some(line)
-    }
-
-    fn done_get(&self, name: &str) -> Option<String> {
-        let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        done.get(name).cloned()
-    }
-
-    fn done_put(&self, name: &str, detail: &str) {
-        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        done.insert(name.to_string(), detail.to_string());
     }
 
     /// Runs `steps` (named `<prefix>.<id>`) as the plan's lanes allow: a `Serial` step alone,
@@ -485,53 +354,39 @@ impl<J: Journal> Run<'_, J> {
         step: &Step,
         captured: Option<&BinlogCoord>,
     ) -> anyhow::Result<(Option<StepOutput>, ReportStep)> {
-        if let Some(detail) = self.done_get(name) {
-            let output: Option<StepOutput> = serde_json::from_str(&detail).unwrap_or(None);
-            let report = ReportStep {
-                step: step.id,
-                status: StepStatus::Done {
-                    detail: Some("done by an earlier leader".into()),
-                },
-            };
-            return Ok((output, report));
-        }
-        self.journal_step(name, StepPhase::Intent, step.action.to_string())
+        let runner = self.runner;
+        let ran = runner
+            .once(name, &step.action.to_string(), || async {
+                let records = runner.record().await?;
+                let ctx = self.context(&records, captured);
+                let out = self.effects.execute(runner, &ctx, &step.action).await;
+                failpoint(&format!("before-result:{}", action_kind(&step.action)));
+                out
+            })
             .await?;
-        let started = Instant::now();
-        let (cluster, failover) = self.record().await?;
-        let outcome = execute(
-            self.env,
-            &cluster,
-            &failover,
-            &step.action,
-            captured,
-            self.journal,
-        )
-        .await;
-        let took = started.elapsed();
-        failpoint(&format!("before-result:{}", action_kind(&step.action)));
-        match outcome {
-            Ok(output) => {
-                let detail = serde_json::to_string(&output)?;
-                self.journal_step(name, StepPhase::Result, detail.clone())
-                    .await?;
-                self.done_put(name, &detail);
-                self.say(&format!("  {} ({} ms)", step.action, took.as_millis()));
-                let report = ReportStep {
+        Ok(match ran {
+            Ran::Earlier(detail) => (
+                serde_json::from_str(&detail).unwrap_or(None),
+                ReportStep {
                     step: step.id,
-                    status: match &output {
-                        Some(StepOutput::Skipped(why)) => StepStatus::Skipped { why: why.clone() },
-                        _ => StepStatus::Done { detail: None },
+                    status: StepStatus::Done {
+                        detail: Some("done by an earlier leader".into()),
                     },
+                },
+            ),
+            Ran::Now(output) => {
+                let status = match &output {
+                    Some(StepOutput::Skipped(why)) => StepStatus::Skipped { why: why.clone() },
+                    _ => StepStatus::Done { detail: None },
                 };
-                Ok((output, report))
+                (
+                    output,
+                    ReportStep {
+                        step: step.id,
+                        status,
+                    },
+                )
             }
-            Err(e) => {
-                let _ = self
-                    .journal_step(name, StepPhase::Result, format!("failed: {e:#}"))
-                    .await;
-                Err(e.context(format!("step {name}: {}", step.action)))
-            }
-        }
+        })
     }
 }

@@ -1,102 +1,98 @@
 //! Executing one planned [`Action`] against real servers and node agents. Every action is
 //! idempotent: it checks its effect (read_only, replication source, executed position)
 //! before acting, so a successor leader may run it again after an intent without a result.
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use raftmha_node::agent::client::AgentClient;
 use raftmha_node::proto::RelayPositionRequest;
-use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
-use super::engine::Journal;
+use super::effects::{Effects, StepContext, StepOutput};
+use super::env::Env;
+use super::input::{DeadMaster, FailoverInput, FailoverPolicy, ReplicaState, ServerRef};
+use super::observe::observe_replicas;
 use super::plan::Action;
-use super::repoint::{ReplicationAccount, change_source};
-use crate::db::{BinlogCoord, DbServer, Dialect, MysqlServer, WaitOutcome};
+use super::repoint::change_source;
+use super::runner::{Journal, Runner};
+use crate::db::{DbServer, Dialect, MysqlServer, WaitOutcome};
 use crate::state::{ClusterRecord, Command, FailoverRecord};
 
-/// What a step produced that later steps (or a successor leader) need.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StepOutput {
-    Position(BinlogCoord),
-    Skipped(String),
-    Note(String),
-}
-
-/// Everything the engine reaches: one connection pool per server, agents, the account
-/// replicas use, a scratch directory and the bounds on every wait.
-pub struct Env {
-    pub servers: BTreeMap<String, MysqlServer>,
-    /// `server name -> (agent endpoint, token)`.
-    pub agents: BTreeMap<String, (String, String)>,
-    pub account: ReplicationAccount,
-    pub work_dir: PathBuf,
-    pub probe_timeout: Duration,
-    pub step_timeout: Duration,
-    /// Scripts run with MHA's arguments.
-    pub scripts: Scripts,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Scripts {
-    pub master_ip_failover: Option<String>,
-    pub shutdown: Option<String>,
-    pub report: Option<String>,
-}
-
-impl Env {
-    pub fn server(&self, name: &str) -> Option<&MysqlServer> {
-        self.servers.get(name)
+impl Effects for Env {
+    async fn observe(
+        &self,
+        cluster: &ClusterRecord,
+        failover: &FailoverRecord,
+        policy: &FailoverPolicy,
+    ) -> anyhow::Result<FailoverInput> {
+        let dead = &failover.dead_master;
+        let spec = &cluster.spec;
+        let dead_spec = spec
+            .servers
+            .iter()
+            .find(|s| &s.name == dead)
+            .context("the dead master is not in the cluster spec")?;
+        let replicas: Vec<(&MysqlServer, ServerRef, _)> = spec
+            .servers
+            .iter()
+            .filter(|s| &s.name != dead)
+            .filter_map(|s| {
+                let server = self.server(&s.name)?;
+                Some((server, ServerRef::new(&s.name, &s.host, s.port), s.into()))
+            })
+            .collect();
+        let (host_reachable, replicas) = futures::join!(
+            self.agent_alive(dead),
+            observe_replicas(&replicas, self.probe_timeout)
+        );
+        let server_id = replicas.iter().find_map(|r| match &r.state {
+            ReplicaState::Reachable(f) => f.status.as_ref().and_then(|s| s.source_server_id),
+            _ => None,
+        });
+        Ok(FailoverInput {
+            cluster: spec.name.clone(),
+            dead_master: DeadMaster {
+                server: ServerRef::new(&dead_spec.name, &dead_spec.host, dead_spec.port),
+                server_id,
+                server_uuid: None,
+                host_reachable,
+            },
+            replicas,
+            policy: policy.clone(),
+        })
     }
 
-    fn db(&self, name: &str) -> anyhow::Result<&MysqlServer> {
-        self.server(name)
-            .with_context(|| format!("no connection settings for {name}"))
+    async fn execute<J: Journal>(
+        &self,
+        run: &Runner<'_, J>,
+        ctx: &StepContext<'_>,
+        action: &Action,
+    ) -> anyhow::Result<Option<StepOutput>> {
+        execute(self, run, ctx, action).await
     }
 
-    async fn agent(&self, name: &str) -> anyhow::Result<AgentClient> {
-        let (endpoint, token) = self
-            .agents
-            .get(name)
-            .with_context(|| format!("{name} has no agent configured"))?;
-        AgentClient::connect(&format!("http://{endpoint}"), token, self.step_timeout)
-            .await
-            .with_context(|| format!("agent of {name} at {endpoint}"))
-    }
-
-    /// Whether `name`'s host agent answers (its binlogs can be saved).
-    pub async fn agent_alive(&self, name: &str) -> bool {
-        let Some((endpoint, token)) = self.agents.get(name) else {
-            return false;
-        };
-        let Ok(c) =
-            AgentClient::connect(&format!("http://{endpoint}"), token, self.probe_timeout).await
-        else {
-            return false;
-        };
-        c.health().await.is_ok()
+    async fn apply_diff_and_tail(
+        &self,
+        ctx: &StepContext<'_>,
+        donor: &str,
+        target: &str,
+    ) -> anyhow::Result<Option<StepOutput>> {
+        apply_diff_and_tail(self, ctx, donor, target).await
     }
 }
 
-async fn dialect(s: &MysqlServer) -> anyhow::Result<Dialect> {
-    Ok(Dialect::new(s.version().await?))
-}
-
-/// Runs one action; `captured` is the new master's position once captured.
-pub async fn execute<J: Journal>(
+/// Runs one action against real servers, agents and scripts.
+async fn execute<J: Journal>(
     env: &Env,
-    cluster: &ClusterRecord,
-    failover: &FailoverRecord,
+    run: &Runner<'_, J>,
+    ctx: &StepContext<'_>,
     action: &Action,
-    captured: Option<&BinlogCoord>,
-    journal: &J,
 ) -> anyhow::Result<Option<StepOutput>> {
     let limit = env.step_timeout;
+    let (cluster, failover, captured) = (ctx.cluster, ctx.failover, ctx.captured);
     match action {
         Action::FenceOldMaster { master } => {
-            super::fence::fence_old_master(env, cluster, failover, &master.name).await
+            super::fence::fence_old_master(env, ctx, &master.name).await
         }
         Action::MasterIpFailoverStop {
             master,
@@ -134,7 +130,7 @@ pub async fn execute<J: Journal>(
             Ok(None)
         }
         Action::SaveMasterTail { master, from } => {
-            let agent = env.agent(&master.name).await?;
+            let agent = env.agent(&master.name, &ctx.token, limit).await?;
             let out = env
                 .work_dir
                 .join(format!("fo{}-tail-{}.binlog", failover.id, master.name));
@@ -159,7 +155,7 @@ pub async fn execute<J: Journal>(
                 )));
             }
             let data = tokio::fs::read(&out).await?;
-            save_chunks(journal, cluster, failover, None, &data).await?;
+            save_chunks(run, None, &data).await?;
             Ok(Some(StepOutput::Note(format!(
                 "{} bytes saved",
                 data.len()
@@ -186,7 +182,7 @@ pub async fn execute<J: Journal>(
             from,
             to,
         } => {
-            let agent = env.agent(donor).await?;
+            let agent = env.agent(donor, &ctx.token, limit).await?;
             let out = diff_path(&env.work_dir, failover.id, donor, target);
             let req = RelayPositionRequest {
                 target_mlf: from.file.clone(),
@@ -196,14 +192,7 @@ pub async fn execute<J: Journal>(
             };
             agent.generate_diff(req, &out).await?;
             let data = tokio::fs::read(&out).await?;
-            save_chunks(
-                journal,
-                cluster,
-                failover,
-                Some(diff_name(donor, target)),
-                &data,
-            )
-            .await?;
+            save_chunks(run, Some(diff_name(donor, target)), &data).await?;
             Ok(Some(StepOutput::Note(format!("{} bytes", data.len()))))
         }
         Action::ApplyRelayDiff { donor, target } => {
@@ -213,7 +202,7 @@ pub async fn execute<J: Journal>(
             };
             let path = diff_path(&env.work_dir, failover.id, donor, target);
             tokio::fs::write(&path, assemble(chunks)).await?;
-            apply_on(env, target, &path).await
+            apply_files(env, ctx, target, &[path]).await
         }
         Action::ApplyMasterTail { target } => {
             if failover.tail.is_empty() {
@@ -224,7 +213,7 @@ pub async fn execute<J: Journal>(
                 .work_dir
                 .join(format!("fo{}-tail-for-{target}.binlog", failover.id));
             tokio::fs::write(&path, &data).await?;
-            apply_on(env, target, &path).await
+            apply_files(env, ctx, target, &[path]).await
         }
         Action::GtidCatchUp {
             target,
@@ -312,21 +301,8 @@ pub async fn execute<J: Journal>(
             Ok(None)
         }
         Action::CompleteFailover { new_master } => {
-            let reply = journal
-                .propose(Command::PromoteMaster {
-                    cluster: cluster.spec.name.clone(),
-                    server: new_master.clone(),
-                    expected_epoch: failover.epoch,
-                })
-                .await?;
-            match reply {
-                crate::state::CommandResult::Rejected { reason }
-                    if cluster.master.as_deref() != Some(new_master.as_str()) =>
-                {
-                    bail!("promotion refused: {reason}")
-                }
-                _ => Ok(None),
-            }
+            record_promotion(run, ctx, new_master).await?;
+            Ok(None)
         }
         Action::ReportScript => {
             let dead = server_ref(cluster, &failover.dead_master)?;
@@ -352,6 +328,31 @@ pub async fn execute<J: Journal>(
                 done => done,
             }
         }
+    }
+}
+
+/// `CompleteFailover`: the promotion entry, proposed by the run's owner. Refused only when
+/// the cluster does not already name `new_master` (an earlier owner may have recorded it).
+pub(crate) async fn record_promotion<J: Journal>(
+    run: &Runner<'_, J>,
+    ctx: &StepContext<'_>,
+    new_master: &str,
+) -> anyhow::Result<()> {
+    let reply = run
+        .propose(Command::PromoteMaster {
+            cluster: ctx.cluster.spec.name.clone(),
+            server: new_master.to_string(),
+            expected_epoch: ctx.failover.epoch,
+            failover_id: Some(ctx.failover.id),
+        })
+        .await?;
+    match reply {
+        crate::state::CommandResult::Rejected { reason }
+            if ctx.cluster.master.as_deref() != Some(new_master) =>
+        {
+            bail!("promotion refused: {reason}")
+        }
+        _ => Ok(()),
     }
 }
 
@@ -389,19 +390,17 @@ fn assemble(chunks: &[crate::state::BinlogTailChunk]) -> Vec<u8> {
     sorted.iter().flat_map(|c| c.data.iter().copied()).collect()
 }
 
-/// Stores `data` in the Raft log in ≤ 60 KiB chunks: the dead master's tail (`diff: None`)
-/// or a named relay-log diff.
+/// Stores `data` in the Raft log in ≤ 60 KiB chunks, as the run's owner: the dead master's
+/// tail (`diff: None`) or a named relay-log diff.
 async fn save_chunks<J: Journal>(
-    journal: &J,
-    cluster: &ClusterRecord,
-    failover: &FailoverRecord,
+    run: &Runner<'_, J>,
     diff: Option<String>,
     data: &[u8],
 ) -> anyhow::Result<()> {
     for (seq, chunk) in data.chunks(60 * 1024).enumerate() {
         let (cluster, failover_id, seq, data) = (
-            cluster.spec.name.clone(),
-            failover.id,
+            run.cluster.clone(),
+            run.id,
             u32::try_from(seq)?,
             chunk.to_vec(),
         );
@@ -420,7 +419,7 @@ async fn save_chunks<J: Journal>(
                 data,
             },
         };
-        if let crate::state::CommandResult::Rejected { reason } = journal.propose(cmd).await? {
+        if let crate::state::CommandResult::Rejected { reason } = run.propose(cmd).await? {
             bail!("the journal refused a chunk: {reason}");
         }
     }
@@ -434,12 +433,13 @@ fn diff_path(dir: &Path, id: u64, donor: &str, target: &str) -> PathBuf {
 /// `ApplyRelayDiff` and the `ApplyMasterTail` that follows it on the same target in one
 /// agent call (one client process instead of two: the pieces must be applied in this order
 /// anyway, and the agent skips groups already applied, so a retry is safe).
-pub async fn apply_diff_and_tail(
+async fn apply_diff_and_tail(
     env: &Env,
-    failover: &FailoverRecord,
+    ctx: &StepContext<'_>,
     donor: &str,
     target: &str,
 ) -> anyhow::Result<Option<StepOutput>> {
+    let failover = ctx.failover;
     let Some(chunks) = failover.diffs.get(&diff_name(donor, target)) else {
         bail!("the relay-log diff {donor} → {target} is not in the journal");
     };
@@ -453,15 +453,12 @@ pub async fn apply_diff_and_tail(
         tokio::fs::write(&tail, assemble(&failover.tail)).await?;
         files.push(tail);
     }
-    apply_files(env, target, &files).await
-}
-
-async fn apply_on(env: &Env, target: &str, path: &Path) -> anyhow::Result<Option<StepOutput>> {
-    apply_files(env, target, &[path.to_path_buf()]).await
+    apply_files(env, ctx, target, &files).await
 }
 
 async fn apply_files(
     env: &Env,
+    ctx: &StepContext<'_>,
     target: &str,
     files: &[PathBuf],
 ) -> anyhow::Result<Option<StepOutput>> {
@@ -470,7 +467,7 @@ async fn apply_files(
     let s = env.db(target)?;
     let d = dialect(s).await?;
     s.execute(&d.stop_replica()).await?;
-    let agent = env.agent(target).await?;
+    let agent = env.agent(target, &ctx.token, env.step_timeout).await?;
     let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let reply = agent.apply_diff(&paths).await?;
     if !reply.incomplete.is_empty() {
@@ -508,4 +505,8 @@ async fn script(
         Some(10) => Ok(Some(StepOutput::Note("exit 10".into()))),
         other => bail!("{path} failed with {other:?}"),
     }
+}
+
+async fn dialect(s: &MysqlServer) -> anyhow::Result<Dialect> {
+    Ok(Dialect::new(s.version().await?))
 }

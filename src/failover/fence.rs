@@ -12,27 +12,26 @@
 //! mysqld), the failover goes on as MHA's does, with a loud warning in the journal and report.
 use std::time::Duration;
 
-use raftmha_node::agent::client::AgentClient;
 use raftmha_node::agent::lease::FENCE_DEADLINE;
 use tokio::time::{Instant, timeout};
 
-use super::exec::{Env, StepOutput};
-use crate::db::{DbServer, Dialect};
+use super::effects::{StepContext, StepOutput};
+use super::env::Env;
+use crate::db::DbServer;
 use crate::detect::renew::lease_wait;
-use crate::state::{ClusterRecord, FailoverRecord};
 
 pub async fn fence_old_master(
     env: &Env,
-    cluster: &ClusterRecord,
-    failover: &FailoverRecord,
+    ctx: &StepContext<'_>,
     name: &str,
 ) -> anyhow::Result<Option<StepOutput>> {
+    let cluster = ctx.cluster;
     let started = Instant::now();
     let sql_error = match sql_fence(env, name).await {
         Ok(killed) => {
             // Accounts with READ ONLY ADMIN (MariaDB) write through read_only and killed
             // clients reconnect: the agent also holds a global read lock (best effort).
-            let lock = match agent_fence(env, cluster, failover, name, env.probe_timeout).await {
+            let lock = match agent_fence(env, ctx, name, env.probe_timeout).await {
                 Ok(r) if r.confirmed => format!("; the agent: {}", r.detail),
                 Ok(r) => format!("; the agent could not add its lock: {}", r.detail),
                 Err(e) => format!("; the agent could not add its lock: {e}"),
@@ -51,7 +50,7 @@ pub async fn fence_old_master(
         )));
     }
     let limit = FENCE_DEADLINE + env.probe_timeout * 2;
-    let agent_error = match agent_fence(env, cluster, failover, name, limit).await {
+    let agent_error = match agent_fence(env, ctx, name, limit).await {
         Ok(r) if r.confirmed => {
             let what = match r.how.as_str() {
                 "stopped" => "mysqld stopped by the agent",
@@ -89,7 +88,7 @@ pub async fn fence_old_master(
     tokio::time::sleep_until(started + wait).await;
     // A partition that healed meanwhile: fence through the agent as well (best effort; the
     // managers stop renewing during a failover, so its lease stays lapsed anyway).
-    let after = match agent_fence(env, cluster, failover, name, env.probe_timeout).await {
+    let after = match agent_fence(env, ctx, name, env.probe_timeout).await {
         Ok(r) if r.confirmed => format!("; then fenced by the agent: {}", r.detail),
         _ => String::new(),
     };
@@ -103,23 +102,20 @@ pub async fn fence_old_master(
 /// The agent's Fence call, bounded by `limit`.
 async fn agent_fence(
     env: &Env,
-    cluster: &ClusterRecord,
-    failover: &FailoverRecord,
+    ctx: &StepContext<'_>,
     name: &str,
     limit: Duration,
 ) -> Result<raftmha_node::proto::FenceReply, String> {
-    let (endpoint, token) = env
-        .agents
-        .get(name)
-        .ok_or_else(|| "no agent configured".to_string())?;
+    if !env.agents.contains_key(name) {
+        return Err("no agent configured".into());
+    }
     let call = async {
-        let url = format!("http://{endpoint}");
-        let c = AgentClient::connect(&url, token, limit).await?;
-        c.fence(&cluster.spec.name, failover.epoch).await
+        let c = env.agent(name, &ctx.token, limit).await?;
+        anyhow::Ok(c.fence(&ctx.cluster.spec.name, ctx.failover.epoch).await?)
     };
     match timeout(limit, call).await {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(format!("{e:#}")),
         Err(_) => Err("no answer".into()),
     }
 }
@@ -129,12 +125,7 @@ async fn sql_fence(env: &Env, name: &str) -> Result<usize, String> {
     let s = env
         .server(name)
         .ok_or_else(|| format!("no connection settings for {name}"))?;
-    let fence = async {
-        let d = Dialect::new(s.version().await?);
-        s.execute(&d.set_read_only(true)).await?;
-        let killed = s.kill_client_connections().await?;
-        anyhow::Ok(killed.len())
-    };
+    let fence = async { anyhow::Ok(s.stop_client_writes().await?.len()) };
     match timeout(env.probe_timeout, fence).await {
         Ok(Ok(n)) => Ok(n),
         Ok(Err(e)) => Err(format!("{e:#}")),

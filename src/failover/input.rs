@@ -176,6 +176,14 @@ impl Survivor<'_> {
     }
 }
 
+/// The new master an operator forced (`raftmha failover --new-master`).
+pub fn forced_new_master(f: &crate::state::FailoverRecord) -> Option<String> {
+    match &f.operation {
+        Some(crate::state::Operation::ManualFailover { new_master, .. }) => new_master.clone(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,9 @@
 //! - [`select`]: survivors and lost replicas, latest/oldest, errant GTIDs, the new master.
 //! - [`plan`]: the ordered steps for MHA's phases 2–5, each with what a successor needs.
 //! - [`repoint`]: the source definition for a repointed replica.
+//! - [`effects`]: the engine's effects trait ([`env`] holds what the real one reaches).
 //! - [`fence`]: fencing the old master (SQL, then its agent, then waiting out its lease).
+//! - [`runner`]: the one step runner under every run: journal, ownership, resume.
 //! - [`report`]: MHA's `----- Failover Report -----` (text and JSON).
 //! - [`timing`]: when each phase ended, from the journal (metrics, benchmarks).
 //!
@@ -22,8 +24,12 @@
 //!    later steps need (the captured position, the saved tail's chunks) go into the journal.
 //!    [`change_source`] builds each `Repoint`.
 //! 4. Render [`FailoverReport::from_record`] and keep it (text and JSON) in the history.
+pub mod effects;
 pub mod engine;
+pub mod env;
 pub mod exec;
+#[cfg(test)]
+pub(crate) mod fakes;
 pub mod fence;
 pub mod input;
 pub mod observe;
@@ -33,6 +39,7 @@ pub mod plan;
 pub mod rejoin;
 pub mod repoint;
 pub mod report;
+pub mod runner;
 pub mod select;
 pub mod switchover;
 pub mod switchover_run;

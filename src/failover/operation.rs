@@ -5,10 +5,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
-use super::engine::{Journal, Progress, run_failover};
-use super::exec::Env;
-use super::op_run::OpRun;
+use super::engine::run_owned;
+use super::env::Env;
 use super::rejoin::run_rejoin;
+use super::runner::{Journal, Progress, Runner, is_deposed};
 use super::switchover_run::run_switchover;
 use crate::db::DbServer;
 use crate::state::{FailoverOutcome, FailoverRecord, Operation, StepPhase};
@@ -70,15 +70,9 @@ pub fn summary(f: &FailoverRecord) -> Option<String> {
     None
 }
 
-/// The new master an operator forced (`raftmha failover --new-master`).
-pub fn forced_new_master(f: &FailoverRecord) -> Option<String> {
-    match &f.operation {
-        Some(Operation::ManualFailover { new_master, .. }) => new_master.clone(),
-        _ => None,
-    }
-}
-
-/// Runs (or resumes) operation `record` to its end; returns a one-line summary.
+/// Takes operation (or unfinished failover) `record` on as this leader and runs it to its
+/// end; returns a one-line summary. A run that loses its ownership stops with a
+/// [`super::runner::Deposed`] error and journals nothing more.
 pub async fn run_operation<J: Journal>(
     journal: &J,
     env: &Env,
@@ -86,32 +80,24 @@ pub async fn run_operation<J: Journal>(
     record: &FailoverRecord,
     progress: &Progress,
 ) -> anyhow::Result<String> {
-    let id = record.id;
+    let run = Runner::resume(journal, cluster, record.id, progress).await?;
     match &record.operation {
-        None => {
-            let report = run_failover(journal, env, cluster, progress).await?;
-            Ok(report.render_text())
-        }
-        Some(Operation::Switchover { .. }) => {
-            let report = run_switchover(journal, env, cluster, id, progress).await?;
-            Ok(report.render_text())
-        }
-        Some(Operation::Rejoin { .. }) => {
-            match run_rejoin(journal, env, cluster, id, progress).await {
-                Ok(report) => Ok(report.render_text()),
-                // Finished here, or the leader would start it again at once.
-                Err(e) => {
-                    OpRun::new(journal, env, cluster, id, progress)
-                        .finish(FailoverOutcome::Failed, format!("{e:#}"))
-                        .await?;
-                    Err(e)
-                }
+        None => Ok(run_owned(&run, env).await?.render_text()),
+        Some(Operation::Switchover { .. }) => Ok(run_switchover(&run, env).await?.render_text()),
+        Some(Operation::Rejoin { .. }) => match run_rejoin(&run, env).await {
+            Ok(report) => Ok(report.render_text()),
+            Err(e) if is_deposed(&e) => Err(e),
+            // Finished here, or the leader would start it again at once.
+            Err(e) => {
+                run.finish(FailoverOutcome::Failed, format!("{e:#}"))
+                    .await?;
+                Err(e)
             }
-        }
+        },
         Some(Operation::ManualFailover { new_master, force }) => {
             if record.steps.is_empty() {
-                let run = OpRun::new(journal, env, cluster, id, progress);
                 let (c, _) = run.record().await?;
+                run.confirm().await?;
                 let reasons =
                     manual_preflight(env, &c, &record.dead_master, new_master.as_deref(), *force)
                         .await;
@@ -132,8 +118,7 @@ pub async fn run_operation<J: Journal>(
                 )
                 .await?;
             }
-            let report = run_failover(journal, env, cluster, progress).await?;
-            Ok(report.render_text())
+            Ok(run_owned(&run, env).await?.render_text())
         }
     }
 }

@@ -14,39 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use super::input::{FailoverInput, ServerRef, Survivor};
 use super::select::{
-    self, LostReason, LostReplica, Mode, Rejection, SelectionReason, choose, errant,
-    latest_and_oldest, rejections, survivors,
+    self, LostReplica, Mode, Rejection, SelectionReason, choose, errant, latest_and_oldest,
+    rejections, survivors,
 };
 use crate::db::{BinlogCoord, GtidSet};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum PlanError {
-    #[error("server name {0:?} is used twice: steps name servers, so names must be unique")]
-    DuplicateServer(String),
-    #[error("no alive replica to promote ({} lost)", lost.len())]
-    NoAliveReplica { lost: Vec<LostReplica> },
-    #[error("replica {server} failed ({reason:?}) and is not ignore_fail (strict mode)")]
-    ReplicaFailed {
-        server: ServerRef,
-        reason: LostReason,
-    },
-    #[error("replicas {a} and {b} hold GTIDs the other lacks: their data diverged")]
-    DivergedReplicas { a: ServerRef, b: ServerRef },
-    #[error("the forced new master {0} is not an alive replica of the dead master")]
-    ForcedNewMasterNotAlive(String),
-    #[error("the forced new master {server} cannot be promoted: {rejections:?}")]
-    ForcedNewMasterRejected {
-        server: ServerRef,
-        rejections: Vec<Rejection>,
-    },
-    #[error(
-        "none of the replicas can be the new master (candidate misconfigured or all too far \
-         behind): {rejected:?}"
-    )]
-    NoCandidate {
-        rejected: Vec<(ServerRef, Vec<Rejection>)>,
-    },
-}
+pub use super::select::PlanError;
 
 /// MHA's phase numbers, kept so logs and reports read like MHA's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -565,6 +538,19 @@ fn recovery_steps(
                     new_master: nm.clone(),
                 },
             );
+            // The new master forgets its source before it takes writes: every relay-log
+            // diff was cut and journaled before any recovery, so its relay logs are no longer
+            // needed, and a crash from here on can never restart its replication from the
+            // old master at boot (MariaDB starts configured replicas without
+            // skip_slave_start), whatever happens to this failover.
+            if !input.policy.skip_reset_slave {
+                b.serial(
+                    phase,
+                    Action::ResetReplicaOnNewMaster {
+                        new_master: nm.clone(),
+                    },
+                );
+            }
             b.serial(
                 phase,
                 Action::EnableWrites {
@@ -603,14 +589,6 @@ fn recovery_steps(
             );
         }
     }
-    if !input.policy.skip_reset_slave {
-        b.serial(
-            Phase::Cleanup,
-            Action::ResetReplicaOnNewMaster {
-                new_master: nm.clone(),
-            },
-        );
-    }
     if input.policy.report_script {
         b.serial(Phase::Cleanup, Action::ReportScript);
     }
@@ -640,7 +618,7 @@ impl StepBuilder {
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 #[path = "plan_gtid_tests.rs"]

@@ -6,6 +6,7 @@ use crate::failover::input::{
     ServerPolicy,
 };
 use crate::failover::report::{FailoverRecord, FailoverReport, Outcome, StepResult, StepStatus};
+use crate::failover::select::LostReason;
 
 pub(super) const MASTER_HOST: &str = "192.168.0.101";
 
@@ -152,7 +153,7 @@ pub(super) fn index_of(p: &FailoverPlan, pred: impl Fn(&Action) -> bool) -> usiz
 
 /// Seed 004: mha02's IO thread stopped first (it has row 1), mha03's later (rows 1–2), the
 /// master wrote row 3 and died. mha02 is the candidate.
-fn seed_004() -> FailoverInput {
+pub(crate) fn seed_004() -> FailoverInput {
     input(vec![replica(2, 609, CANDIDATE), replica(3, 900, PLAIN)])
 }
 
@@ -211,7 +212,8 @@ fn seed_004_candidate_behind_gets_relay_diff_from_latest_and_the_master_tail() {
     let reset = index_of(&p, |a| matches!(a, Action::ResetReplicaOnNewMaster { .. }));
     let complete = index_of(&p, |a| matches!(a, Action::CompleteFailover { .. }));
     assert!(save < diff && diff < apply_diff && apply_diff < tail_nm && tail_nm < capture);
-    assert!(capture < writes && writes < complete && complete < repoint && repoint < reset);
+    // The new master forgets its source before it takes writes (crash-safe cleanup).
+    assert!(capture < reset && reset < writes && writes < complete && complete < repoint);
     assert!(
         p.steps.iter().enumerate().all(|(i, s)| s.id as usize == i),
         "ids are positions"

@@ -14,10 +14,11 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
-use super::engine::{Journal, Progress};
-use super::exec::{Env, StepOutput};
+use super::effects::StepOutput;
+use super::env::Env;
 use super::op_run::{OpRun, dialect, follow, result_of, server_ref};
 use super::plan::{Action, FailoverPlan};
+use super::runner::{Journal, Runner};
 use super::switchover::FollowBy;
 use crate::db::sql::quote as quote_sql;
 use crate::db::status::RowMap;
@@ -315,15 +316,13 @@ async fn events_after(
     Ok(out)
 }
 
-/// Runs rejoin `id` of `cluster` (the record names the host in `dead_master`).
+/// Runs the rejoin `runner` owns (the record names the host in `dead_master`).
 pub async fn run_rejoin<J: Journal>(
-    journal: &J,
+    runner: &Runner<'_, J>,
     env: &Env,
-    cluster: &str,
-    id: u64,
-    progress: &Progress,
 ) -> anyhow::Result<RejoinReport> {
-    let run = OpRun::new(journal, env, cluster, id, progress);
+    let run = OpRun { runner, env };
+    let id = runner.id;
     let (c, f) = run.record().await?;
     let Some(Operation::Rejoin { force }) = f.operation else {
         bail!("operation {id} is not a rejoin");
@@ -374,9 +373,7 @@ pub async fn run_rejoin<J: Journal>(
         "rejoin.fence",
         &format!("{host}: read_only=ON, kill client sessions"),
         async {
-            let d = dialect(s).await?;
-            s.execute(&d.set_read_only(true)).await?;
-            let killed = s.kill_client_connections().await?;
+            let killed = s.stop_client_writes().await?;
             anyhow::Ok(format!("{} sessions killed", killed.len()))
         },
     )

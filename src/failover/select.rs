@@ -5,8 +5,37 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::input::{DeadMaster, FailoverInput, ReplicaState, ServerRef, Survivor};
-use super::plan::PlanError;
 use crate::db::{GtidSet, MariaGtidPos};
+
+/// Why no plan could be made (nothing was changed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum PlanError {
+    #[error("server name {0:?} is used twice: steps name servers, so names must be unique")]
+    DuplicateServer(String),
+    #[error("no alive replica to promote ({} lost)", lost.len())]
+    NoAliveReplica { lost: Vec<LostReplica> },
+    #[error("replica {server} failed ({reason:?}) and is not ignore_fail (strict mode)")]
+    ReplicaFailed {
+        server: ServerRef,
+        reason: LostReason,
+    },
+    #[error("replicas {a} and {b} hold GTIDs the other lacks: their data diverged")]
+    DivergedReplicas { a: ServerRef, b: ServerRef },
+    #[error("the forced new master {0} is not an alive replica of the dead master")]
+    ForcedNewMasterNotAlive(String),
+    #[error("the forced new master {server} cannot be promoted: {rejections:?}")]
+    ForcedNewMasterRejected {
+        server: ServerRef,
+        rejections: Vec<Rejection>,
+    },
+    #[error(
+        "none of the replicas can be the new master (candidate misconfigured or all too far \
+         behind): {rejected:?}"
+    )]
+    NoCandidate {
+        rejected: Vec<(ServerRef, Vec<Rejection>)>,
+    },
+}
 
 /// A replica that will not be recovered, and why (MHA issue #85: it does not block).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

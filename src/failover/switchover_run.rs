@@ -25,10 +25,10 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
-use super::engine::{Journal, Progress, failpoint};
-use super::exec::Env;
+use super::env::Env;
 use super::input::{ServerPolicy, ServerRef};
 use super::op_run::{OpRun, dialect, follow, result_of, server_ref};
+use super::runner::{Journal, Runner, failpoint, is_deposed};
 use super::switchover::{
     FollowBy, Observed, ServerFacts, Session, SwitchOutcome, SwitchPlan, SwitchReport,
     plan_switchover,
@@ -162,15 +162,13 @@ async fn online_change_script(
     }
 }
 
-/// Runs (or resumes) switchover `id` of `cluster` to its end.
+/// Runs (or resumes) the switchover `runner` owns to its end.
 pub async fn run_switchover<J: Journal>(
-    journal: &J,
+    runner: &Runner<'_, J>,
     env: &Env,
-    cluster: &str,
-    id: u64,
-    progress: &Progress,
 ) -> anyhow::Result<SwitchReport> {
-    let run = OpRun::new(journal, env, cluster, id, progress);
+    let run = OpRun { runner, env };
+    let (id, cluster) = (runner.id, runner.cluster.as_str());
     let (c, f) = run.record().await?;
     let Some(Operation::Switchover {
         new_master,
@@ -246,13 +244,15 @@ pub async fn run_switchover<J: Journal>(
         .await?;
     match block_and_catch_up(&run, &plan, &c, f.epoch).await {
         Ok(blocked_at) => roll_forward(&run, &plan, Some(blocked_at)).await,
+        // A deposed owner does nothing more: its successor rolls back or forward.
+        Err(e) if is_deposed(&e) => Err(e),
         Err(e) => rollback(&run, &orig, &new_master, Some(&plan), &format!("{e:#}")).await,
     }
 }
 
 /// Steps 2–5: returns when the promotion committed, with the moment writes were blocked.
 async fn block_and_catch_up<J: Journal>(
-    run: &OpRun<'_, J>,
+    run: &OpRun<'_, '_, J>,
     plan: &SwitchPlan,
     c: &ClusterRecord,
     epoch: u64,
@@ -355,7 +355,6 @@ async fn block_and_catch_up<J: Journal>(
     // The promotion entry is itself the journal record of this step.
     let started = Instant::now();
     let reply = run
-        .journal
         .propose(Command::OperationPromote {
             cluster: run.cluster.clone(),
             failover_id: run.id,
@@ -377,7 +376,7 @@ async fn block_and_catch_up<J: Journal>(
 
 /// Steps 6 on: the promotion committed; finish the switch (idempotent, also on resume).
 async fn roll_forward<J: Journal>(
-    run: &OpRun<'_, J>,
+    run: &OpRun<'_, '_, J>,
     plan: &SwitchPlan,
     blocked_at: Option<Instant>,
 ) -> anyhow::Result<SwitchReport> {
@@ -422,6 +421,7 @@ async fn roll_forward<J: Journal>(
     // forward sets read_only=OFF again anyway (idempotent).
     let started = Instant::now();
     let d = dialect(new).await?;
+    run.confirm().await?;
     new.execute(&d.set_read_only(false)).await?;
     report.writes_blocked_ms = blocked_at.map(|t| t.elapsed().as_millis() as u64);
     run.timed("sw.enable-writes", started);
@@ -478,7 +478,7 @@ async fn roll_forward<J: Journal>(
                 async {
                     let s = env.server(&plan.orig.name).context("old master")?;
                     let d = dialect(s).await?;
-                    s.execute(&d.set_read_only(true)).await?;
+                    s.set_read_only(true).await?;
                     if plan.follow_by == FollowBy::Gtid {
                         // Its own binlog is exactly what the new master executed from it.
                         let g = s.gtid_state().await?;
@@ -534,7 +534,7 @@ async fn roll_forward<J: Journal>(
 
 /// Before the promotion: make sure it can no longer commit, then undo what was done.
 async fn rollback<J: Journal>(
-    run: &OpRun<'_, J>,
+    run: &OpRun<'_, '_, J>,
     orig: &str,
     new_master: &str,
     plan: Option<&SwitchPlan>,
@@ -554,6 +554,8 @@ async fn rollback<J: Journal>(
     let env = run.env;
     let mut report = SwitchReport::new(orig, new_master, SwitchOutcome::RolledBack);
     report.reasons.push(why.to_string());
+    // SQL carries no fencing token: confirm the ownership right before undoing.
+    run.confirm().await?;
     let undo = async {
         if let Some(s) = env.server(new_master)
             && let Some(st) = s.replica_status().await?

@@ -14,6 +14,8 @@ fn step(name: &str, phase: StepPhase, detail: &str, at_ms: u64) -> FailoverStepR
         phase,
         detail: detail.into(),
         at_ms,
+        by: None,
+        term: None,
     }
 }
 
@@ -100,6 +102,7 @@ fn journal() -> (FailoverRecord, FailoverPlan) {
         finished: None,
         report: None,
         operation: None,
+        owner: None,
     };
     (f, plan)
 }
@@ -176,7 +179,7 @@ fn phase_durations_follow_the_journal() {
     );
     assert_eq!(d.last(), Some(&("total", 1.0)));
     assert!(names(&f).contains(&"master_recovery"), "{d:?}");
-    assert!(names(&f).contains(&"cleanup"), "{d:?}");
+    assert!(names(&f).contains(&"replica_recovery"), "{d:?}");
     let phases: f64 = d
         .iter()
         .filter(|(n, _)| *n != "total")

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raftmha_node::agent::client::AgentClient;
+use raftmha_node::agent::client::{AgentClient, FencingToken};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+
 use tokio::time::Instant;
 
-use super::supervise::secret;
+use super::resolve::secret;
 use crate::detect::renew::{LeaseReplies, LeaseTarget, run_renewals};
 use crate::raft::handle::RaftHandle;
 use crate::state::ClusterRecord;
@@ -75,6 +75,10 @@ impl Leases {
             ttl: Duration::from_millis(spec.settings.lease_ttl_ms),
             endpoint: endpoint.clone(),
             token,
+            term: {
+                let handle = handle.clone();
+                std::sync::Arc::new(move || handle.view().term)
+            },
         };
         let handle = handle.clone();
         let voters = move || {
@@ -111,7 +115,8 @@ impl Leases {
         name: &str,
         c: &ClusterRecord,
         last: &mut BTreeMap<String, Instant>,
-    ) -> Option<JoinHandle<()>> {
+        fencing: FencingToken,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
         // A failover of this master at this epoch that did not complete (in flight, or
         // failed) leaves its fence to the operator: it may have half-promoted another server.
         // Any record in flight (switchover, rejoin) waits; finished switchovers and rejoins at
@@ -150,10 +155,12 @@ impl Leases {
         let token = secret(&u.agent_token_file, &u.agent_token_env, "agent token").ok()?;
         let (cluster, master, epoch) = (name.to_string(), master.clone(), c.epoch);
         let (how, reason) = (fence.how.clone(), fence.reason.clone());
-        Some(tokio::spawn(async move {
+        Some(async move {
             let unfence = async {
                 let url = format!("http://{endpoint}");
-                let client = AgentClient::connect(&url, &token, Duration::from_secs(2)).await?;
+                let client = AgentClient::connect(&url, &token, Duration::from_secs(2))
+                    .await?
+                    .fenced(&fencing)?;
                 anyhow::Ok(client.unfence(&cluster, epoch).await?)
             };
             match tokio::time::timeout(Duration::from_secs(3), unfence).await {
@@ -165,6 +172,6 @@ impl Leases {
                 Ok(Err(e)) => tracing::warn!(%cluster, "unfencing {master}: {e:#}"),
                 Err(_) => tracing::warn!(%cluster, "unfencing {master}: no answer"),
             }
-        }))
+        })
     }
 }

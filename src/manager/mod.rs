@@ -4,9 +4,11 @@
 //! per-manager loop (monitors, and on the leader: decisions, failovers, fencing); [`lease`] its
 //! masters' leases (renewals, unfence of a self-fenced master).
 pub mod config;
+pub mod leader_tasks;
 pub mod lease;
 pub mod local;
 pub mod metrics;
+pub mod resolve;
 pub mod supervise;
 pub mod testbed;
 

@@ -12,24 +12,26 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
+use super::leader_tasks::LeaderTasks;
 use super::lease::Leases;
+use super::resolve::{admin_credentials, build_env};
 use crate::api::auth::AuthToken;
 use crate::api::client::AdminClient;
 use crate::api::server::now_ms;
-use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType, Secret};
+use raftmha_node::agent::client::FencingToken;
+
+use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType};
 use crate::detect::{
     Decision, ManagerVerdict, MonitorConfig, QuorumConfig, ReportReason, SystemClock, Verdict,
     VerdictReport, decide, probe_replicas, run_monitor_renewing,
 };
-use crate::failover::ReplicationAccount;
-use crate::failover::engine::{Journal, Progress, run_failover};
-use crate::failover::exec::{Env, Scripts};
+use crate::failover::engine::run_failover;
 use crate::failover::operation::run_operation;
+use crate::failover::runner::{Deposed, Journal, Progress, is_deposed};
 use crate::raft::handle::{NotDone, RaftHandle};
 use crate::state::cluster_file::{self, ClusterSpec};
-use crate::state::{ClusterRecord, Command, CommandResult, Request};
+use crate::state::{ClusterRecord, Command, CommandResult, Request, RunOwner};
 
 /// How often the leader re-evaluates even when nothing is applied (verdict freshness).
 const REEVALUATE: Duration = Duration::from_millis(100);
@@ -38,7 +40,12 @@ const FENCE_SWEEP: Duration = Duration::from_secs(1);
 
 /// A master that was failed over and answers again (it was only cut off, or was restarted)
 /// must not take writes: set `read_only=ON` and kill its client sessions.
-async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path, now: &RaftHandle) {
+async fn fence_returned_masters(
+    c: &ClusterRecord,
+    work_dir: &std::path::Path,
+    now: &RaftHandle,
+    term: u64,
+) {
     // A running switchover may be making one of them the master right now.
     if c.failovers.iter().any(|f| f.finished.is_none()) {
         return;
@@ -82,9 +89,11 @@ async fn fence_returned_masters(c: &ClusterRecord, work_dir: &std::path::Path, n
             if vars.read_only || !still_old(name) {
                 return anyhow::Ok(false);
             }
-            let d = crate::db::Dialect::new(s.version().await?);
-            s.execute(&d.set_read_only(true)).await?;
-            s.kill_client_connections().await?;
+            // SQL cannot carry a fencing token: confirm the leadership right before it.
+            now.confirm_leader(term)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            s.stop_client_writes().await?;
             anyhow::Ok(true)
         };
         if let Ok(Ok(true)) = tokio::time::timeout(env.probe_timeout, fence).await {
@@ -107,15 +116,22 @@ pub struct Supervisor {
     pub metrics: Arc<crate::api::http::EngineMetrics>,
 }
 
-/// The Raft log as the engine's journal; proposals on a follower go to the leader.
+/// The Raft log as the runs' journal, and this manager's leadership.
 #[derive(Clone)]
 pub struct RaftJournal {
     sup: Supervisor,
 }
 
 impl Journal for RaftJournal {
-    async fn propose(&self, command: Command) -> anyhow::Result<CommandResult> {
-        self.sup.propose(command).await
+    async fn propose(&self, req: Request) -> anyhow::Result<CommandResult> {
+        if req.term.is_none() {
+            return self.sup.propose_request(req).await;
+        }
+        // Acting for a run: only the leader may, so never forwarded.
+        match self.sup.handle.write(req).await {
+            Ok((result, _)) => Ok(result),
+            Err(e) => anyhow::bail!("not proposed: {}", not_done(&e)),
+        }
     }
 
     async fn cluster(&self, name: &str) -> anyhow::Result<Option<ClusterRecord>> {
@@ -126,6 +142,30 @@ impl Journal for RaftJournal {
             .await
             .map_err(|e| anyhow::anyhow!("linearizable read failed: {}", not_done(&e)))?;
         Ok(state.clusters.get(name).cloned())
+    }
+
+    fn local_cluster(&self, name: &str) -> Option<ClusterRecord> {
+        self.sup.handle.local_state().1.clusters.get(name).cloned()
+    }
+
+    fn leadership(&self) -> Option<RunOwner> {
+        let (manager, term) = self.sup.handle.leadership()?;
+        Some(RunOwner { manager, term })
+    }
+
+    async fn confirm(&self, owner: RunOwner) -> Result<(), Deposed> {
+        if owner.manager != self.sup.id {
+            return Err(Deposed(format!("{owner} is not this manager")));
+        }
+        self.sup
+            .handle
+            .confirm_leader(owner.term)
+            .await
+            .map_err(Deposed)
+    }
+
+    fn now_ms(&self) -> u64 {
+        now_ms()
     }
 }
 
@@ -138,8 +178,15 @@ fn not_done(e: &NotDone) -> String {
 
 impl Supervisor {
     async fn propose(&self, command: Command) -> anyhow::Result<CommandResult> {
-        let req = Request::new(command.clone(), Some(self.id), now_ms());
-        match self.handle.write(req).await {
+        self.propose_request(Request::new(command, Some(self.id), now_ms()))
+            .await
+    }
+
+    /// Proposes `req`; on a follower it is forwarded whole to the leader, so the log names
+    /// this manager (not the leader) as its proposer.
+    async fn propose_request(&self, req: Request) -> anyhow::Result<CommandResult> {
+        let kind = req.command.kind();
+        match self.handle.write(req.clone()).await {
             Ok((result, _)) => Ok(result),
             Err(NotDone::NotLeader(Some((_, Some(addr))))) => {
                 let client = AdminClient::new_from(
@@ -150,10 +197,10 @@ impl Supervisor {
                 )
                 .map_err(|e| anyhow::anyhow!(e))?
                 .forwarding();
-                let (result, _) = client.write(&command).await?;
+                let (result, _) = client.write_request(&req).await?;
                 Ok(result)
             }
-            Err(e) => anyhow::bail!("cannot propose {}: {}", command.kind(), not_done(&e)),
+            Err(e) => anyhow::bail!("cannot propose {kind}: {}", not_done(&e)),
         }
     }
 
@@ -179,18 +226,19 @@ impl Supervisor {
             }
         });
         let mut monitors: BTreeMap<String, (String, u64, watch::Sender<bool>)> = BTreeMap::new();
-        let mut failovers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
+        let mut tasks = LeaderTasks::default();
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
         let leases = Leases::default();
         let mut last_unfence: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
         let mut last_fence_sweep = tokio::time::Instant::now();
-        let mut fence_sweep: Option<JoinHandle<()>> = None;
         loop {
             if *stop.borrow() {
                 break;
             }
             let (applied, state) = self.handle.local_state();
-            let leader = self.handle.is_leader();
+            let leading = self.handle.leadership().map(|(_, term)| term);
+            let leader = leading.is_some();
+            tasks.follow_leadership(leading);
             leases.note_failovers(&state.clusters);
             // Monitors follow the current master of every cluster.
             monitors.retain(|name, (master, epoch, stop_tx)| {
@@ -216,33 +264,37 @@ impl Supervisor {
                     Err(e) => tracing::warn!(cluster = %name, "cannot monitor {master}: {e:#}"),
                 }
             }
-            failovers.retain(|_, h| !h.is_finished());
-            if leader
+            if let Some(term) = leading
                 && last_fence_sweep.elapsed() >= FENCE_SWEEP
-                && fence_sweep.as_ref().is_none_or(|h| h.is_finished())
+                && !tasks.sweep_running()
             {
                 last_fence_sweep = tokio::time::Instant::now();
                 let clusters: Vec<ClusterRecord> = state.clusters.values().cloned().collect();
                 let work_dir = self.work_dir.clone();
                 let handle = self.handle.clone();
-                fence_sweep = Some(tokio::spawn(async move {
+                tasks.spawn_sweep(async move {
                     for c in clusters {
-                        fence_returned_masters(&c, &work_dir, &handle).await;
+                        fence_returned_masters(&c, &work_dir, &handle, term).await;
                     }
-                }));
+                });
             }
-            if leader {
+            if let Some(term) = leading {
                 for (name, c) in &state.clusters {
-                    if failovers.contains_key(name) {
+                    if tasks.busy(name) {
                         continue;
                     }
                     // Serialized with failovers: an unfence runs as this cluster's task, so
                     // no failover starts while it runs, and none is in flight when it starts.
-                    if let Some(task) = leases.unfence_task(name, c, &mut last_unfence) {
-                        failovers.insert(name.clone(), task);
+                    let token = FencingToken {
+                        cluster: name.clone(),
+                        term,
+                        epoch: c.epoch,
+                    };
+                    if let Some(task) = leases.unfence_task(name, c, &mut last_unfence, token) {
+                        tasks.spawn_for(name, task);
                         continue;
                     }
-                    let why = self.leader_duty(name, c, &mut failovers).await;
+                    let why = self.leader_duty(name, c, &mut tasks).await;
                     match why {
                         Some(why) if refused.get(name) != Some(&why) => {
                             tracing::info!(cluster = %name, "no failover: {why}");
@@ -263,6 +315,7 @@ impl Supervisor {
         for (_, (_, _, s)) in monitors {
             let _ = s.send(true);
         }
+        tasks.shutdown().await;
     }
 
     /// What the leader does for one cluster; returns why no failover starts, if the master
@@ -271,11 +324,11 @@ impl Supervisor {
         &self,
         name: &str,
         c: &ClusterRecord,
-        failovers: &mut BTreeMap<String, JoinHandle<()>>,
+        tasks: &mut LeaderTasks,
     ) -> Option<String> {
         if let Some(f) = c.failovers.iter().find(|f| f.finished.is_none()) {
             // An automatic failover to resume, or an operator's operation to run or resume.
-            self.spawn_failover(name, &c.spec, Some(f.clone()), failovers);
+            self.spawn_failover(name, &c.spec, Some(f.clone()), tasks);
             return None;
         }
         let Some(master) = &c.master else {
@@ -341,7 +394,7 @@ impl Supervisor {
                 tracing::warn!(cluster = %name, ?supporters, "master {master} is dead by quorum");
             }
         }
-        self.spawn_failover(name, &c.spec, None, failovers);
+        self.spawn_failover(name, &c.spec, None, tasks);
         None
     }
 
@@ -350,7 +403,7 @@ impl Supervisor {
         name: &str,
         spec: &ClusterSpec,
         running: Option<crate::state::FailoverRecord>,
-        failovers: &mut BTreeMap<String, JoinHandle<()>>,
+        tasks: &mut LeaderTasks,
     ) {
         let env = match build_env(spec, &self.work_dir) {
             Ok(env) => env,
@@ -363,10 +416,13 @@ impl Supervisor {
         let cluster = name.to_string();
         let progress: Progress = Arc::new(|line: &str| tracing::info!("{line}"));
         let (handle, metrics) = (self.handle.clone(), self.metrics.clone());
-        let task = tokio::spawn(async move {
+        let task = async move {
             if let Some(record) = running {
                 match run_operation(&journal, &env, &cluster, &record, &progress).await {
                     Ok(summary) => tracing::info!("\n{summary}"),
+                    Err(e) if is_deposed(&e) => {
+                        tracing::warn!(cluster = %cluster, "{} {} stopped: {e:#}", record.kind(), record.id)
+                    }
                     Err(e) => {
                         tracing::error!(cluster = %cluster, "{} {} failed: {e:#}", record.kind(), record.id)
                     }
@@ -375,6 +431,9 @@ impl Supervisor {
             }
             match run_failover(&journal, &env, &cluster, &progress).await {
                 Ok(report) => tracing::info!("\n{}", report.render_text()),
+                Err(e) if is_deposed(&e) => {
+                    tracing::warn!(cluster = %cluster, "failover stopped: {e:#}")
+                }
                 Err(e) => tracing::error!(cluster = %cluster, "failover failed: {e:#}"),
             }
             if let Some(f) = handle
@@ -387,8 +446,8 @@ impl Supervisor {
             {
                 super::metrics::record_failover(&metrics, &cluster, f);
             }
-        });
-        failovers.insert(name.to_string(), task);
+        };
+        tasks.spawn_for(name, task);
     }
 
     /// A newly registered cluster's master: the one reachable server replicating from nobody.
@@ -527,81 +586,4 @@ fn quorum_config(spec: &ClusterSpec, monitor: &MonitorConfig) -> QuorumConfig {
         max_clock_skew: d.max_clock_skew,
         replica_confirmation: spec.settings.replica_confirmation,
     }
-}
-
-/// Reads a secret from the named file or environment variable (never from the spec itself).
-pub(super) fn secret(
-    file: &Option<String>,
-    env: &Option<String>,
-    what: &str,
-) -> anyhow::Result<String> {
-    if let Some(f) = file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("{what}: reading {f}"))?;
-        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
-    }
-    if let Some(v) = env {
-        return std::env::var(v).with_context(|| format!("{what}: environment variable {v}"));
-    }
-    anyhow::bail!("{what}: neither a file nor an environment variable is configured")
-}
-
-fn admin_credentials(spec: &ClusterSpec) -> anyhow::Result<(String, Secret)> {
-    let u = &spec.users;
-    let pw = secret(
-        &u.admin_password_file,
-        &u.admin_password_env,
-        "admin password",
-    )?;
-    Ok((u.admin_user.clone(), Secret::new(pw)))
-}
-
-/// Connections, agents and accounts for the engine, resolved on this manager.
-pub fn build_env(spec: &ClusterSpec, work_dir: &std::path::Path) -> anyhow::Result<Env> {
-    let (user, password) = admin_credentials(spec)?;
-    let u = &spec.users;
-    let repl = secret(
-        &u.repl_password_file,
-        &u.repl_password_env,
-        "replication password",
-    )?;
-    let agent_token = secret(&u.agent_token_file, &u.agent_token_env, "agent token").ok();
-    let mut servers = BTreeMap::new();
-    let mut agents = BTreeMap::new();
-    for s in &spec.servers {
-        servers.insert(
-            s.name.clone(),
-            MysqlServer::new(ConnectSettings {
-                host: s.host.clone(),
-                port: s.port,
-                user: user.clone(),
-                password: password.clone(),
-                connect_timeout: Duration::from_millis(500),
-                read_timeout: Duration::from_secs(30),
-            }),
-        );
-        if let (Some(agent), Some(token)) = (&s.agent, &agent_token) {
-            agents.insert(s.name.clone(), (agent.clone(), token.clone()));
-        }
-    }
-    let work_dir = work_dir.join(&spec.name);
-    std::fs::create_dir_all(&work_dir)
-        .with_context(|| format!("creating {}", work_dir.display()))?;
-    Ok(Env {
-        servers,
-        agents,
-        account: ReplicationAccount {
-            user: u.repl_user.clone(),
-            password: Secret::new(repl),
-            connect_retry_secs: Some(1),
-            heartbeat_period: Some(Duration::from_millis(500)),
-        },
-        work_dir,
-        probe_timeout: Duration::from_millis(500),
-        step_timeout: Duration::from_secs(30),
-        scripts: Scripts {
-            master_ip_failover: spec.settings.master_ip_failover_script.clone(),
-            shutdown: spec.settings.shutdown_script.clone(),
-            report: spec.settings.report_script.clone(),
-        },
-    })
 }

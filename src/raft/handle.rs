@@ -124,6 +124,31 @@ impl RaftHandle {
         self.metrics().state == ServerState::Leader
     }
 
+    /// This manager's id and term while it is the leader.
+    pub fn leadership(&self) -> Option<(NodeId, u64)> {
+        let m = self.metrics();
+        (m.state == ServerState::Leader).then_some((m.id, m.current_term))
+    }
+
+    /// Confirms that this manager still leads in `term`: the local view says so and a quorum
+    /// acknowledges it now (a ReadIndex round). A leader that was paused and woke up fails
+    /// this as soon as a majority has moved on, even before it learns the new term itself.
+    pub async fn confirm_leader(&self, term: u64) -> Result<(), String> {
+        let still =
+            |m: &RaftMetrics<TypeConfig>| m.state == ServerState::Leader && m.current_term == term;
+        if !still(&self.metrics()) {
+            return Err(format!("no longer the leader of term {term}"));
+        }
+        self.raft
+            .ensure_linearizable(ReadPolicy::ReadIndex)
+            .await
+            .map_err(|e| format!("leadership of term {term} not confirmed: {e}"))?;
+        if !still(&self.metrics()) {
+            return Err(format!("no longer the leader of term {term}"));
+        }
+        Ok(())
+    }
+
     /// Resolves once an entry past `applied` is applied here or leadership changes from
     /// `leader`, or after `within` (so time-based rules are re-evaluated).
     pub async fn changed_since(

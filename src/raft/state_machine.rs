@@ -161,7 +161,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 inner.last_applied = Some(entry.log_id);
                 match entry.payload {
                     EntryPayload::Blank => CommandResult::None,
-                    EntryPayload::Normal(req) => inner.state.apply(&req),
+                    EntryPayload::Normal(req) => {
+                        let leader = crate::state::LogLeader {
+                            term: entry.log_id.leader_id.term,
+                            node: entry.log_id.leader_id.node_id,
+                        };
+                        inner.state.apply_logged(&req, Some(leader))
+                    }
                     EntryPayload::Membership(m) => {
                         inner.last_membership = StoredMembership::new(Some(entry.log_id), m);
                         CommandResult::None

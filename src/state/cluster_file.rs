@@ -334,6 +334,15 @@ pub(crate) fn one_line(message: &str) -> String {
         .join(" ")
 }
 
+/// A cluster file for unit tests: `app1` with placeholder accounts (passwords from unset
+/// environment variables) and `servers`, TOML `[[server]]` blocks.
+#[cfg(test)]
+pub(crate) fn test_spec(servers: &str) -> ClusterSpec {
+    let head = "name = \"app1\"\n[users]\nadmin_user = \"a\"\nadmin_password_env = \"A\"\n\
+                repl_user = \"r\"\nrepl_password_env = \"R\"\n";
+    ClusterSpec::parse(&format!("{head}{servers}")).expect("test spec")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

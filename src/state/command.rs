@@ -7,13 +7,22 @@ use super::cluster_file::ClusterSpec;
 use super::model::Verdict;
 
 /// Version of the [`Request`] envelope written into the Raft log.
-pub const REQUEST_VERSION: u16 = 1;
+///
+/// - 1: `by` and `at_ms` only. Journal entries of a run are accepted from anyone.
+/// - 2: `term` added. Journal entries of a run are accepted only from the run's owner,
+///   under the owner's own Raft term (see [`crate::state::RunOwner`]).
+pub const REQUEST_VERSION: u16 = 2;
+
+/// Requests older than this follow the version-1 rules when replayed (old logs).
+pub const OWNERSHIP_VERSION: u16 = 2;
 
 /// One entry of application data in the Raft log.
 ///
 /// `at_ms` is stamped by the proposer (wall clock, milliseconds since the Unix epoch) so
 /// that applying the entry is deterministic on every replica; `by` names the manager that
-/// proposed it, for the audit history.
+/// proposed it (kept as is when a follower forwards it to the leader), for the audit history
+/// and for ownership; `term` is the Raft term under which a manager acts for a run (the term
+/// it led when it started or resumed the run), `None` for requests that act for no run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     #[serde(default = "default_version")]
@@ -22,6 +31,8 @@ pub struct Request {
     pub at_ms: u64,
     #[serde(default)]
     pub by: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
     pub command: Command,
 }
 
@@ -35,8 +46,38 @@ impl Request {
             version: REQUEST_VERSION,
             at_ms,
             by,
+            term: None,
             command,
         }
+    }
+
+    /// A request made by manager `by` acting as the owner of a run it leads in `term`.
+    pub fn as_owner(command: Command, owner: RunOwner, at_ms: u64) -> Self {
+        Request {
+            term: Some(owner.term),
+            ..Request::new(command, Some(owner.manager), at_ms)
+        }
+    }
+
+    /// Whether the ownership rules apply (entries written by version-1 binaries replay
+    /// under the old rules, so an old log applies exactly as it did).
+    pub fn enforces_ownership(&self) -> bool {
+        self.version >= OWNERSHIP_VERSION
+    }
+}
+
+/// Who may write a run's journal: the manager that started or resumed it, in the Raft term
+/// it led then. A manager that lost that leadership (paused, partitioned, re-elected under a
+/// newer term) is deposed: the state machine refuses its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOwner {
+    pub manager: u64,
+    pub term: u64,
+}
+
+impl fmt::Display for RunOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "manager {} (term {})", self.manager, self.term)
     }
 }
 
@@ -128,6 +169,9 @@ pub enum Command {
         server: String,
         /// The epoch the proposer saw: a stale proposer is rejected (fencing).
         expected_epoch: u64,
+        /// The failover that promotes (its owner must propose it); `None` in old entries.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failover_id: Option<u64>,
     },
     FailoverFinished {
         cluster: String,
@@ -159,6 +203,11 @@ pub enum Command {
         server: String,
         expected_epoch: u64,
     },
+    /// The proposing manager, leader in the request's term, takes over an unfinished run
+    /// (an operator's operation it is about to start, or a run whose owner lost leadership).
+    /// Refused unless it is appended by that manager in that term, and the term is newer
+    /// than the current owner's.
+    RunResumed { cluster: String, failover_id: u64 },
     /// A command kind written by a newer binary. Kept so old logs never fail to decode.
     #[serde(other)]
     Unknown,
@@ -248,6 +297,7 @@ impl Command {
             Command::RelayDiffChunk { .. } => "relay_diff_chunk",
             Command::OperationStarted { .. } => "operation_started",
             Command::OperationPromote { .. } => "operation_promote",
+            Command::RunResumed { .. } => "run_resumed",
             Command::Unknown => "unknown",
         }
     }

@@ -15,12 +15,14 @@ pub mod cluster_file;
 mod command;
 mod model;
 mod operation;
+mod ownership;
 
 pub use command::{
-    Command, CommandResult, FailoverOutcome, Operation, REQUEST_VERSION, ROLLBACK_STEP, Request,
-    StepPhase, SwitchLimits,
+    Command, CommandResult, FailoverOutcome, OWNERSHIP_VERSION, Operation, REQUEST_VERSION,
+    ROLLBACK_STEP, Request, RunOwner, StepPhase, SwitchLimits,
 };
 pub use model::{
     AuditRecord, BinlogTailChunk, ClusterRecord, FailoverRecord, FailoverStepRecord, LastFailover,
     LivenessVerdict, ManagerState, SNAPSHOT_FORMAT_VERSION, Verdict,
 };
+pub use ownership::LogLeader;

@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::cluster_file::ClusterSpec;
-use super::command::{Command, CommandResult, FailoverOutcome, Operation, Request, StepPhase};
+use super::command::{
+    Command, CommandResult, FailoverOutcome, Operation, Request, RunOwner, StepPhase,
+};
+use super::ownership::{LogLeader, acting_owner};
 
 /// Version of the serialized [`ManagerState`] inside a snapshot.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
@@ -40,6 +43,11 @@ pub struct FailoverStepRecord {
     pub phase: StepPhase,
     pub detail: String,
     pub at_ms: u64,
+    /// Who journaled it (the run's owner at that time, see [`super::ownership`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +81,11 @@ pub struct FailoverRecord {
     /// host to rejoin).
     #[serde(default)]
     pub operation: Option<Operation>,
+    /// The manager (and its Raft term) that may write this run's journal; see
+    /// [`super::ownership`]. `None` for an operation nobody has taken on yet, and in records
+    /// written by version-1 binaries.
+    #[serde(default)]
+    pub owner: Option<RunOwner>,
 }
 
 impl ClusterRecord {
@@ -84,6 +97,7 @@ impl ClusterRecord {
         epoch: u64,
         (at, by): (u64, Option<u64>),
         operation: Option<Operation>,
+        owner: Option<RunOwner>,
     ) {
         self.failovers.push_back(FailoverRecord {
             id,
@@ -97,6 +111,7 @@ impl ClusterRecord {
             finished: None,
             report: None,
             operation,
+            owner,
         });
         while self.failovers.len() > FAILOVERS_KEEP {
             self.failovers.pop_front();
@@ -187,9 +202,15 @@ fn ok(message: impl Into<String>) -> CommandResult {
 }
 
 impl ManagerState {
-    /// Applies one committed request. Must be deterministic: same state + same request
-    /// gives the same result on every replica (no clocks, no randomness, no I/O).
+    /// Applies one request without knowing which leader appended it (tests, tools).
     pub fn apply(&mut self, req: &Request) -> CommandResult {
+        self.apply_logged(req, None)
+    }
+
+    /// Applies one committed request appended by `log`'s leader. Must be deterministic:
+    /// same state + same request gives the same result on every replica (no clocks, no
+    /// randomness, no I/O).
+    pub fn apply_logged(&mut self, req: &Request, log: Option<LogLeader>) -> CommandResult {
         self.applied_commands += 1;
         let at = req.at_ms;
         let by = req.by;
@@ -286,9 +307,20 @@ impl ManagerState {
                 if c.failovers.iter().any(|f| f.finished.is_none()) {
                     return rejected(format!("a failover of {cluster} is already running"));
                 }
+                let owner = if req.enforces_ownership() {
+                    match acting_owner(req, log) {
+                        Ok(owner) => Some(owner),
+                        Err(reason) => return rejected(reason),
+                    }
+                } else {
+                    None
+                };
                 self.next_failover_id += 1;
                 let id = self.next_failover_id;
-                c.open_record(id, dead_master, *epoch, (at, by), None);
+                let Some(c) = self.clusters.get_mut(cluster) else {
+                    return rejected(format!("no cluster named {cluster:?}"));
+                };
+                c.open_record(id, dead_master, *epoch, (at, by), None, owner);
                 self.audit(
                     at,
                     by,
@@ -306,7 +338,7 @@ impl ManagerState {
                 step,
                 phase,
                 detail,
-            } => match self.running_failover(cluster, *failover_id) {
+            } => match self.owned_run(req, log, cluster, *failover_id) {
                 Err(reason) => rejected(reason),
                 Ok(f) => {
                     f.steps.push(FailoverStepRecord {
@@ -314,6 +346,8 @@ impl ManagerState {
                         phase: *phase,
                         detail: detail.clone(),
                         at_ms: at,
+                        by,
+                        term: req.term,
                     });
                     ok("step recorded")
                 }
@@ -330,7 +364,7 @@ impl ManagerState {
                         data.len()
                     ));
                 }
-                match self.running_failover(cluster, *failover_id) {
+                match self.owned_run(req, log, cluster, *failover_id) {
                     Err(reason) => rejected(reason),
                     Ok(f) => {
                         if f.tail.iter().any(|c| c.seq == *seq) {
@@ -357,7 +391,7 @@ impl ManagerState {
                         data.len()
                     ));
                 }
-                match self.running_failover(cluster, *failover_id) {
+                match self.owned_run(req, log, cluster, *failover_id) {
                     Err(reason) => rejected(reason),
                     Ok(f) => {
                         let chunks = f.diffs.entry(name.clone()).or_default();
@@ -376,14 +410,26 @@ impl ManagerState {
                 cluster,
                 server,
                 expected_epoch,
-            } => self.promote(at, by, cluster, server, *expected_epoch),
+                failover_id,
+            } => {
+                if req.enforces_ownership() {
+                    // Only a failover's owner promotes; an operation uses OperationPromote.
+                    let Some(id) = failover_id else {
+                        return rejected("a promotion must name the failover that makes it");
+                    };
+                    if let Err(reason) = self.owned_run(req, log, cluster, *id) {
+                        return rejected(reason);
+                    }
+                }
+                self.promote(at, by, cluster, server, *expected_epoch)
+            }
             Command::FailoverFinished {
                 cluster,
                 failover_id,
                 outcome,
                 detail,
             } => {
-                let (kind, guard) = match self.running_failover(cluster, *failover_id) {
+                let (kind, guard) = match self.owned_run(req, log, cluster, *failover_id) {
                     Err(reason) => return rejected(reason),
                     Ok(f) => {
                         f.finished = Some((outcome.clone(), at));
@@ -446,10 +492,18 @@ impl ManagerState {
                 failover_id,
                 server,
                 expected_epoch,
-            } => match self.operation_may_promote(cluster, *failover_id) {
+            } => match self
+                .owned_run(req, log, cluster, *failover_id)
+                .map(|_| ())
+                .and_then(|()| self.operation_may_promote(cluster, *failover_id))
+            {
                 Err(reason) => rejected(reason),
                 Ok(()) => self.promote(at, by, cluster, server, *expected_epoch),
             },
+            Command::RunResumed {
+                cluster,
+                failover_id,
+            } => self.run_resumed(req, log, cluster, *failover_id),
             Command::AckFailover { cluster } => {
                 let Some(c) = self.clusters.get_mut(cluster) else {
                     return rejected(format!("no cluster named {cluster:?}"));
@@ -572,7 +626,14 @@ mod tests {
     }
 
     fn req(command: Command) -> Request {
-        Request::new(command, Some(1), 1000)
+        Request::as_owner(
+            command,
+            RunOwner {
+                manager: 1,
+                term: 1,
+            },
+            1000,
+        )
     }
 
     #[test]
@@ -596,11 +657,14 @@ mod tests {
         s.apply(&req(Command::RegisterCluster {
             spec: Box::new(spec("app1")),
         }));
-        let promote = |epoch| {
-            req(Command::PromoteMaster {
+        // A version-1 entry (old log): a promotion outside any failover, fenced by epoch.
+        let promote = |epoch| Request {
+            version: 1,
+            ..req(Command::PromoteMaster {
                 cluster: "app1".into(),
                 server: "db1".into(),
                 expected_epoch: epoch,
+                failover_id: None,
             })
         };
         assert!(matches!(

@@ -70,7 +70,7 @@ impl ManagerState {
         let Some(c) = self.clusters.get_mut(cluster) else {
             return rejected(format!("no cluster named {cluster:?}"));
         };
-        c.open_record(id, server, epoch, (at, by), Some(operation.clone()));
+        c.open_record(id, server, epoch, (at, by), Some(operation.clone()), None);
         let what = match operation {
             Operation::Switchover { new_master, .. } => {
                 format!("switchover {id} requested: {server} → {new_master}")
@@ -107,17 +107,12 @@ impl ManagerState {
 
 #[cfg(test)]
 mod tests {
-    use super::super::cluster_file::ClusterSpec;
-    use super::super::command::{Command, FailoverOutcome, Request, StepPhase, SwitchLimits};
+    use super::super::command::{
+        Command, FailoverOutcome, Request, RunOwner, StepPhase, SwitchLimits,
+    };
     use super::*;
 
-    const SPEC: &str = r#"
-name = "app1"
-[users]
-admin_user = "a"
-admin_password_env = "A"
-repl_user = "r"
-repl_password_env = "R"
+    const SERVERS: &str = r#"
 [[server]]
 name = "db1"
 host = "127.0.0.1"
@@ -132,7 +127,7 @@ no_master = true
 
     fn state() -> ManagerState {
         let mut s = ManagerState::default();
-        let spec = ClusterSpec::parse(SPEC).expect("spec");
+        let spec = super::super::cluster_file::test_spec(SERVERS);
         s.apply(&req(Command::RegisterCluster {
             spec: Box::new(spec),
         }));
@@ -144,7 +139,23 @@ no_master = true
     }
 
     fn req(command: Command) -> Request {
-        Request::new(command, Some(1), 1000)
+        Request::as_owner(command, OWNER, 1000)
+    }
+
+    const OWNER: RunOwner = RunOwner {
+        manager: 1,
+        term: 1,
+    };
+
+    /// Starts an operation the way the CLI does, then takes it on as the leader does.
+    fn owned(s: &mut ManagerState, command: Command) -> u64 {
+        let id = started_id(s.apply(&Request::new(command, Some(2), 1000)));
+        let resumed = Command::RunResumed {
+            cluster: "app1".into(),
+            failover_id: id,
+        };
+        started_id(s.apply(&req(resumed)));
+        id
     }
 
     fn switch(to: &str) -> Command {
@@ -194,7 +205,7 @@ no_master = true
     #[test]
     fn a_promotion_after_the_rollback_began_is_refused() {
         let mut s = state();
-        let id = started_id(s.apply(&req(switch("db2"))));
+        let id = owned(&mut s, switch("db2"));
         s.apply(&req(Command::FailoverStep {
             cluster: "app1".into(),
             failover_id: id,
@@ -218,7 +229,7 @@ no_master = true
     #[test]
     fn a_finished_switchover_promoted_once_and_arms_no_anti_flapping_guard() {
         let mut s = state();
-        let id = started_id(s.apply(&req(switch("db2"))));
+        let id = owned(&mut s, switch("db2"));
         let promote = Command::OperationPromote {
             cluster: "app1".into(),
             failover_id: id,

@@ -11,6 +11,8 @@ use tonic::transport::{Channel, Endpoint};
 use crate::proto::node_agent_client::NodeAgentClient;
 use crate::proto::*;
 
+pub use super::tokens::FencingToken;
+
 /// Adds the bearer token to every call.
 #[derive(Clone)]
 pub struct AddToken {
@@ -68,6 +70,9 @@ impl ClientError {
 pub struct AgentClient {
     inner: NodeAgentClient<InterceptedService<Channel, AddToken>>,
     timeout: Duration,
+    /// Sent with every call (see [`super::tokens`]): the agent refuses mutating calls with a
+    /// token lower than the highest it has seen.
+    fencing: Option<MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl AgentClient {
@@ -101,13 +106,32 @@ impl AgentClient {
             .await?;
         let inner = NodeAgentClient::with_interceptor(channel, AddToken { value })
             .max_decoding_message_size(8 << 20);
-        Ok(AgentClient { inner, timeout })
+        Ok(AgentClient {
+            inner,
+            timeout,
+            fencing: None,
+        })
     }
 
     fn req<T>(&self, msg: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
         r.set_timeout(self.timeout);
+        if let Some(token) = &self.fencing {
+            r.metadata_mut()
+                .insert(super::tokens::HEADER, token.clone());
+        }
         r
+    }
+
+    /// This client acting under `token`: the agent refuses its mutating calls once it has
+    /// seen a higher one for the cluster.
+    pub fn fenced(mut self, token: &FencingToken) -> Result<Self, ClientError> {
+        let value = token
+            .encode()
+            .parse()
+            .map_err(|_| ClientError::Token("the fencing token is not valid header text".into()))?;
+        self.fencing = Some(value);
+        Ok(self)
     }
 
     pub async fn health(&self) -> Result<HealthReply, ClientError> {

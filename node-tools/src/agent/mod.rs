@@ -6,6 +6,7 @@
 //! - [`service`]: the RPCs (`proto/node.proto`).
 //! - [`lease`]: the master's lease as plain logic (majority of renewals within the TTL);
 //!   [`keeper`] runs it (check loop, persisted state) and [`fence`] fences the local mysqld.
+//! - [`tokens`]: fencing tokens; a mutating call lower than the highest seen is refused.
 //! - [`client`]: the typed client managers use.
 
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod keeper;
 pub mod lease;
 pub mod paths;
 pub mod service;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -13,6 +13,7 @@ use super::config::AgentConfig;
 use super::fence::{is_live_mysqld, proc_state, read_pid};
 use super::keeper::Keeper;
 use super::paths;
+use super::tokens::{FencingToken, HEADER, TokenBook};
 use crate::binlog::relay::{Found, MasterCoord, Method, list_numbered};
 use crate::proto::node_agent_server::NodeAgent;
 use crate::proto::*;
@@ -31,6 +32,7 @@ pub struct Agent {
     db: Option<(DbTarget, Option<PathBuf>)>,
     seq: AtomicU64,
     keeper: Arc<Keeper>,
+    tokens: TokenBook,
 }
 
 impl Agent {
@@ -38,11 +40,37 @@ impl Agent {
         let db = cfg.db_target()?;
         std::fs::create_dir_all(&cfg.workdir)?;
         let keeper = Arc::new(Keeper::new(&cfg, db.as_ref().map(|(t, _)| t.clone())));
+        let tokens = TokenBook::open(&cfg.workdir)?;
         Ok(Agent {
             cfg: Arc::new(cfg),
             db,
             seq: AtomicU64::new(0),
             keeper,
+            tokens,
+        })
+    }
+
+    /// The fencing token a call carries, if any.
+    fn token_of<T>(req: &Request<T>) -> Result<Option<FencingToken>, Status> {
+        let Some(value) = req.metadata().get(HEADER) else {
+            return Ok(None);
+        };
+        let text = value
+            .to_str()
+            .map_err(|_| Status::invalid_argument("the fencing token is not text"))?;
+        FencingToken::parse(text)
+            .map(Some)
+            .map_err(Status::invalid_argument)
+    }
+
+    /// Admits a mutating call by its fencing token (see [`super::tokens`]).
+    fn admit<T>(&self, req: &Request<T>, what: &str) -> Result<(), Status> {
+        let Some(token) = Self::token_of(req)? else {
+            return Ok(());
+        };
+        self.tokens.admit(&token).map_err(|e| {
+            tracing::warn!("{what} refused: {e}");
+            Status::failed_precondition(format!("{what} refused: {e}"))
         })
     }
 
@@ -229,15 +257,22 @@ impl NodeAgent for Agent {
         &self,
         req: Request<RenewLeaseRequest>,
     ) -> Result<Response<LeaseReply>, Status> {
+        if let Some(token) = Self::token_of(&req)? {
+            self.tokens
+                .check(&token)
+                .map_err(|e| Status::failed_precondition(format!("renewal refused: {e}")))?;
+        }
         Ok(Response::new(self.keeper.renew(req.get_ref())))
     }
 
     async fn fence(&self, req: Request<FenceRequest>) -> Result<Response<FenceReply>, Status> {
+        self.admit(&req, "Fence")?;
         let r = req.into_inner();
         Ok(Response::new(self.keeper.fence(&r.cluster, r.epoch).await))
     }
 
     async fn unfence(&self, req: Request<UnfenceRequest>) -> Result<Response<FenceReply>, Status> {
+        self.admit(&req, "Unfence")?;
         let r = req.into_inner();
         Ok(Response::new(
             self.keeper.unfence(&r.cluster, r.epoch).await?,
@@ -341,6 +376,7 @@ impl NodeAgent for Agent {
         &self,
         req: Request<Streaming<ApplyDiffChunk>>,
     ) -> Result<Response<ApplyDiffReply>, Status> {
+        self.admit(&req, "ApplyDiff")?;
         let (db, bindir) = self.db()?.clone();
         let dir = self.scratch("upload");
         std::fs::create_dir_all(&dir).map_err(|e| Status::internal(format!("workdir: {e}")))?;
@@ -355,6 +391,7 @@ impl NodeAgent for Agent {
         &self,
         req: Request<PurgeRelayLogsRequest>,
     ) -> Result<Response<PurgeRelayLogsReply>, Status> {
+        self.admit(&req, "PurgeRelayLogs")?;
         let (db, _) = self.db()?.clone();
         let r = PurgeRequest {
             target: db,
@@ -383,6 +420,7 @@ impl NodeAgent for Agent {
                 "StopMysqld is disabled (allow_stop_mysqld = false)",
             ));
         }
+        self.admit(&req, "StopMysqld")?;
         let Some(pid) = read_pid(self.cfg.mysqld_pid_file.as_deref()) else {
             return Ok(Response::new(StopMysqldReply::default()));
         };
