@@ -137,10 +137,21 @@ async fn execute<J: Journal>(
             let out = env
                 .work_dir
                 .join(format!("fo{}-tail-{}.binlog", failover.id, master.name));
-            let dl = agent
+            let dl = match agent
                 .save_binary_logs(&from.file, from.pos, false, &out)
                 .await
-                .context("saving the dead master's binlog tail")?;
+            {
+                Ok(dl) => dl,
+                // Not corruption: recovery goes on from what the replicas received.
+                Err(e) if e.binlog_encrypted() => {
+                    return Ok(Some(StepOutput::Skipped(encrypted_tail_note(&e))));
+                }
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context("saving the dead master's binlog tail")
+                    );
+                }
+            };
             if dl.no_events {
                 return Ok(Some(StepOutput::Skipped(
                     "no events after the latest replica".into(),
@@ -337,6 +348,19 @@ pub(crate) async fn record_promotion<J: Journal>(
         }
         _ => Ok(()),
     }
+}
+
+/// Why no tail was saved when the dead master's binlogs are encrypted (the report prints it
+/// after "No binlog events saved from the dead master:").
+fn encrypted_tail_note(e: &raftmha_node::agent::client::ClientError) -> String {
+    let detail = match e {
+        raftmha_node::agent::client::ClientError::Status(s) => s.message().to_string(),
+        other => other.to_string(),
+    };
+    format!(
+        "its binlogs are encrypted, so no file tail was read ({detail}); recovery used only \
+         what the replicas had received, and events no replica received may be lost"
+    )
 }
 
 fn diff_name(donor: &str, target: &str) -> String {

@@ -51,6 +51,21 @@ pub enum ClientError {
     Tls(#[from] crate::tls::TlsError),
 }
 
+impl ClientError {
+    /// True when the agent could not read a binlog or relay log because it is encrypted
+    /// (MariaDB `encrypt_binlog`, MySQL `binlog_encryption`): not corruption, and no retry
+    /// will help; the caller falls back to what needs no file reading.
+    pub fn binlog_encrypted(&self) -> bool {
+        match self {
+            ClientError::Status(s) => s
+                .metadata()
+                .get(super::service::BINLOG_ENCRYPTED_KEY)
+                .is_some(),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct AgentClient {
     inner: NodeAgentClient<InterceptedService<Channel, AddToken>>,

@@ -119,7 +119,19 @@ impl Agent {
     }
 }
 
+/// gRPC metadata key set on a status whose cause is an encrypted binlog or relay log, so
+/// that a manager can tell it from corruption and fall back to what needs no file reading.
+pub const BINLOG_ENCRYPTED_KEY: &str = "x-raftmha-binlog-encrypted";
+
 fn tool_status(e: ToolError) -> Status {
+    if e.is_encrypted() {
+        let mut md = tonic::metadata::MetadataMap::new();
+        md.insert(
+            BINLOG_ENCRYPTED_KEY,
+            tonic::metadata::MetadataValue::from_static("1"),
+        );
+        return Status::with_metadata(tonic::Code::FailedPrecondition, e.to_string(), md);
+    }
     match &e {
         ToolError::Invalid(_) => Status::failed_precondition(e.to_string()),
         ToolError::Find(crate::binlog::relay::FindError::NotFound(_)) => {

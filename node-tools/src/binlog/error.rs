@@ -25,9 +25,25 @@ pub enum ErrorKind {
         stored: u32,
         computed: u32,
     },
+    /// The rest of the file is encrypted (MariaDB `encrypt_binlog`, MySQL `binlog_encryption`):
+    /// nothing after `from` can be read without the server's keys.
+    #[error("binlog is encrypted ({setting}=ON): cannot read past offset {from}")]
+    Encrypted { setting: &'static str, from: u64 },
+    /// A file format this engine does not read (a pre-v4 binlog).
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// An event whose declared contents do not fit or make no sense.
+    #[error("bad {type_name} event: {what}")]
+    Content {
+        type_name: &'static str,
+        what: String,
+    },
     #[error("{0}")]
     Invalid(String),
 }
+
+/// The message for binlogs written before v4 (a START_V3 event first, or an FDE of version < 4).
+pub const PRE_V4: &str = "binlog format v1/v3 (MySQL < 5.0) is not supported";
 
 /// An engine error: `file: offset N: what`.
 #[derive(Debug, thiserror::Error)]
@@ -51,5 +67,11 @@ impl WalkError {
     /// as opposed to bytes that are wrong.
     pub fn is_truncation(&self) -> bool {
         matches!(self.kind, ErrorKind::Truncated { .. })
+    }
+
+    /// True when the file is encrypted from some offset on: callers fall back to what needs
+    /// no file reading (GTID positioning from the servers) rather than report corruption.
+    pub fn is_encrypted(&self) -> bool {
+        matches!(self.kind, ErrorKind::Encrypted { .. })
     }
 }

@@ -134,17 +134,17 @@ pub fn query_db(body: &[u8]) -> Option<&[u8]> {
 
 /// MySQL GTID_LOG / ANONYMOUS_GTID (33/34): `uuid:gno` text form.
 pub fn mysql_gtid(body: &[u8]) -> Option<String> {
-    let sid = body.get(1..17)?;
+    let sid: [u8; 16] = body.get(1..17)?.try_into().ok()?;
     let gno = le_uint::<8>(body, 17)?;
-    let hex: String = sid.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!(
-        "{}-{}-{}-{}-{}:{gno}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    Some(format!("{}:{gno}", super::tagged::uuid_text(&sid)))
+}
+
+/// The GTID of any MySQL GTID event: `uuid:gno` (33, 34) or `uuid:tag:gno` (42, MySQL 8.4+).
+pub fn mysql_gtid_of(type_code: u8, body: &[u8]) -> Option<String> {
+    match type_code {
+        super::header::types::GTID_TAGGED => super::tagged::parse(body).ok().map(|g| g.to_string()),
+        _ => mysql_gtid(body),
+    }
 }
 
 /// Case-insensitive check that `text` is exactly `word` (ignoring surrounding whitespace).

@@ -14,9 +14,15 @@ pub enum Flavour {
     MySql,
 }
 
-/// Checksum algorithm byte values.
+/// Checksum algorithm byte values (`enum_binlog_checksum_alg`).
 pub const ALG_OFF: u8 = 0;
 pub const ALG_CRC32: u8 = 1;
+/// "Undefined": written by some relay-log FDEs; no checksums follow, as with OFF.
+pub const ALG_UNDEF: u8 = 255;
+
+/// Body bytes before the post-header length array: binlog version (2), server version (50),
+/// create timestamp (4), common header length (1).
+const FIXED_BODY: usize = 57;
 
 /// What a FORMAT_DESCRIPTION_EVENT tells us.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +34,15 @@ pub struct FormatDescription {
     pub flavour: Flavour,
     /// True when the server writes `alg + crc` at the end of its FDE.
     pub checksum_aware: bool,
+    /// The checksum algorithm byte (`ALG_OFF` for servers that predate checksums).
+    pub alg: u8,
     /// Whether events after this FDE carry a CRC32 trailer.
     pub checksum: bool,
+    /// Common header length of the events after this FDE (19 for every v4 server so far;
+    /// bytes past the 19 we decode are skipped, as the servers do).
+    pub header_len: u8,
+    /// Post-header length of each event type (`[type - 1]`), as this server declares them.
+    pub post_header_len: Vec<u8>,
 }
 
 /// Why an FDE could not be decoded.
@@ -41,14 +54,19 @@ pub enum FdeError {
     Version(u16),
     #[error("unknown checksum algorithm {0}")]
     Algorithm(u8),
+    #[error("common header length {0} is shorter than the 19 bytes of v4")]
+    HeaderLen(u8),
+    /// Servers decide from the version whether the FDE ends with a checksum: a version that
+    /// does not parse would silently turn checksums off for the whole file.
+    #[error("server version {0:?} is not a version number")]
+    ServerVersion(String),
 }
 
 impl FormatDescription {
-    /// Decodes a whole FDE (`event` includes the common header and the trailer).
+    /// Decodes a whole FDE (`event` includes the 19-byte common header and the trailer).
     pub fn parse(event: &[u8]) -> Result<Self, FdeError> {
-        // header + version(2) + server_version(50) + create_ts(4) + header_len(1)
-        const FIXED: usize = HEADER_LEN + 57;
-        if event.len() < FIXED {
+        const FIXED: usize = HEADER_LEN + FIXED_BODY;
+        if event.len() < HEADER_LEN + 2 {
             return Err(FdeError::TooShort(event.len()));
         }
         let body = &event[HEADER_LEN..];
@@ -56,27 +74,41 @@ impl FormatDescription {
         if binlog_version != 4 {
             return Err(FdeError::Version(binlog_version));
         }
+        if event.len() < FIXED {
+            return Err(FdeError::TooShort(event.len()));
+        }
         let raw_version = &body[2..52];
         let end = raw_version.iter().position(|b| *b == 0).unwrap_or(50);
         let server_version = String::from_utf8_lossy(&raw_version[..end]).into_owned();
         let create_timestamp = u32::from_le_bytes([body[52], body[53], body[54], body[55]]);
+        let header_len = body[56];
+        if usize::from(header_len) < HEADER_LEN {
+            return Err(FdeError::HeaderLen(header_len));
+        }
+        if parse_version(&server_version).is_none() {
+            return Err(FdeError::ServerVersion(server_version));
+        }
         let flavour = if server_version.contains("MariaDB") {
             Flavour::MariaDb
         } else {
             Flavour::MySql
         };
         let checksum_aware = version_is_checksum_aware(&server_version, flavour);
-        let checksum = if checksum_aware {
+        // A checksum-aware server always ends its FDE with `alg(1) + crc(4)`, whatever `alg`
+        // says (the 4 bytes are there even when alg is OFF; readers verify them only when it
+        // is not).
+        let (alg, array_end) = if checksum_aware {
             if event.len() < FIXED + 5 {
                 return Err(FdeError::TooShort(event.len()));
             }
-            match event[event.len() - 5] {
-                ALG_OFF => false,
-                ALG_CRC32 => true,
-                other => return Err(FdeError::Algorithm(other)),
-            }
+            (event[event.len() - 5], event.len() - 5)
         } else {
-            false
+            (ALG_OFF, event.len())
+        };
+        let checksum = match alg {
+            ALG_OFF | ALG_UNDEF => false,
+            ALG_CRC32 => true,
+            other => return Err(FdeError::Algorithm(other)),
         };
         Ok(FormatDescription {
             binlog_version,
@@ -84,8 +116,23 @@ impl FormatDescription {
             create_timestamp,
             flavour,
             checksum_aware,
+            alg,
             checksum,
+            header_len,
+            post_header_len: event[FIXED..array_end].to_vec(),
         })
+    }
+
+    /// Whether the FDE's own trailer is to be verified: servers check it only when the FDE
+    /// announces an algorithm (MySQL and MariaDB skip it when `alg` is OFF or undefined).
+    pub fn own_crc_verified(&self) -> bool {
+        self.checksum_aware && self.alg == ALG_CRC32
+    }
+
+    /// The declared post-header length of `type_code`, if this server declares one.
+    pub fn post_header(&self, type_code: u8) -> Option<usize> {
+        let i = usize::from(type_code).checked_sub(1)?;
+        self.post_header_len.get(i).map(|n| usize::from(*n))
     }
 }
 

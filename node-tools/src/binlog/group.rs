@@ -6,7 +6,7 @@
 //! XID, QUERY `COMMIT`/`ROLLBACK`, XA_PREPARE, TRANSACTION_PAYLOAD, or a lone DDL QUERY.
 //! Events outside any group (FDE, ROTATE, STOP, GTID_LIST, CHECKPOINT, ...) are neutral.
 
-use super::events::{MariaGtid, MariaGtidEvent, mysql_gtid, query_is, query_text};
+use super::events::{MariaGtid, MariaGtidEvent, mysql_gtid_of, query_is, query_text};
 use super::header::types;
 use super::reader::Event;
 
@@ -132,7 +132,7 @@ impl GroupTracker {
                 self.begin(state, GroupId::Maria(g.gtid(ev.header.server_id)))
             }
             types::MYSQL_GTID | types::ANONYMOUS_GTID | types::GTID_TAGGED => {
-                let id = mysql_gtid(body).map_or(GroupId::None, GroupId::MySql);
+                let id = mysql_gtid_of(t, body).map_or(GroupId::None, GroupId::MySql);
                 self.begin(State::MySqlGtid, id)
             }
             types::QUERY | types::QUERY_COMPRESSED => self.query(t, body),

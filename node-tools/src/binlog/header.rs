@@ -11,6 +11,7 @@ pub const MAX_EVENT_SIZE: u32 = 1 << 30;
 
 /// Event type codes we act on (MySQL 0..42, MariaDB 160..172).
 pub mod types {
+    pub const START_V3: u8 = 1;
     pub const QUERY: u8 = 2;
     pub const STOP: u8 = 3;
     pub const ROTATE: u8 = 4;

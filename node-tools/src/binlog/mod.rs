@@ -7,6 +7,8 @@
 //! - [`reader`]: the walker ([`reader::Walker`]).
 //! - [`group`]: transaction boundaries ([`group::GroupTracker`]).
 //! - [`relay`]: relay file discovery, master coordinates, position search.
+//! - [`validate`]: content checks of event bodies (lengths inside events must fit).
+//! - [`tagged`]: MySQL 8.4 tagged GTID events (the serialization-library format).
 //! - [`concat`]: header block + byte ranges into one valid binlog file.
 //! - [`synth`]: a small binlog writer for tests, fuzzing and benchmarks.
 
@@ -19,6 +21,8 @@ pub mod header;
 pub mod reader;
 pub mod relay;
 pub mod synth;
+pub mod tagged;
+pub mod validate;
 
 pub use error::{ErrorKind, WalkError};
 pub use reader::{Event, Walker};

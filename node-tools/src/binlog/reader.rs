@@ -12,9 +12,12 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::error::{ErrorKind, WalkError};
-use super::fde::{FormatDescription, event_crc};
+use super::error::{ErrorKind, PRE_V4, WalkError};
+use super::fde::{FdeError, FormatDescription, event_crc};
 use super::header::{CRC_LEN, HEADER_LEN, Header, MAGIC, MAX_EVENT_SIZE, types};
+
+/// The first four bytes of a MySQL 8.0.14+ encrypted binlog (`binlog_encryption=ON`).
+const MYSQL_ENCRYPTED_MAGIC: [u8; 4] = [0xfd, 0x62, 0x69, 0x6e];
 
 /// Buffer size: events up to this size are handed out whole. 1 MiB keeps the working set in
 /// the CPU cache while CRCs are computed right after the read.
@@ -35,6 +38,8 @@ pub struct Event<'a> {
     pub has_crc: bool,
     /// Whether events after this one carry a CRC (changes only at an FDE).
     pub checksum_after: bool,
+    /// Common header length of this event (the FDE's declared one; 19 for FDEs themselves).
+    pub header_len: usize,
 }
 
 impl Event<'_> {
@@ -49,8 +54,12 @@ impl Event<'_> {
         let strip =
             self.whole && self.has_crc && self.header.type_code != types::FORMAT_DESCRIPTION;
         let trailer = if strip { CRC_LEN } else { 0 };
-        let end = self.bytes.len().saturating_sub(trailer).max(HEADER_LEN);
-        self.bytes.get(HEADER_LEN..end).unwrap_or(&[])
+        let end = self
+            .bytes
+            .len()
+            .saturating_sub(trailer)
+            .max(self.header_len);
+        self.bytes.get(self.header_len..end).unwrap_or(&[])
     }
 }
 
@@ -96,6 +105,13 @@ impl Walker {
             return Err(WalkError::new(path, 0, ErrorKind::BadMagic));
         }
         let magic = w.window(0, 4)?;
+        if magic == MYSQL_ENCRYPTED_MAGIC {
+            let kind = ErrorKind::Encrypted {
+                setting: "binlog_encryption",
+                from: 0,
+            };
+            return Err(WalkError::new(path, 0, kind));
+        }
         if magic != MAGIC {
             return Err(WalkError::new(path, 0, ErrorKind::BadMagic));
         }
@@ -140,6 +156,13 @@ impl Walker {
     /// The FORMAT_DESCRIPTION in force (the latest one read).
     pub fn format(&self) -> Option<&FormatDescription> {
         self.fde.as_ref()
+    }
+
+    /// Common header length of the events at the current position.
+    fn header_len(&self) -> usize {
+        self.fde
+            .as_ref()
+            .map_or(HEADER_LEN, |f| usize::from(f.header_len))
     }
 
     /// Whether events at the current position carry a CRC.
@@ -259,6 +282,11 @@ impl Walker {
             return Ok(None);
         }
         let left = self.limit - off;
+        if self.fde.is_none() && left >= 5 && self.window(off + 4, 1)?[0] == types::START_V3 {
+            // v1 (13-byte headers) and v3 files start with START_EVENT_V3; its type byte is
+            // at the same place in both.
+            return Err(self.err(off, ErrorKind::Unsupported(PRE_V4)));
+        }
         if left < HEADER_LEN as u64 {
             return Err(self.err(
                 off,
@@ -273,7 +301,14 @@ impl Walker {
         let size = header.event_size;
         let is_fde = header.type_code == types::FORMAT_DESCRIPTION;
         let has_crc = self.checksum_on() && !is_fde;
-        let min = HEADER_LEN as u32 + if has_crc { CRC_LEN as u32 } else { 0 };
+        // An FDE's own header is the v4 one: readers learn the length from it.
+        let header_len = if is_fde {
+            HEADER_LEN
+        } else {
+            self.header_len()
+        };
+        let trailer = if has_crc { CRC_LEN as u32 } else { 0 };
+        let min = header_len as u32 + trailer;
         if size < min || size > MAX_EVENT_SIZE {
             return Err(self.err(
                 off,
@@ -295,31 +330,65 @@ impl Walker {
         if self.fde.is_none() && !is_fde {
             return Err(self.err(off, ErrorKind::FirstNotFde(header.type_name())));
         }
+        if header.type_code == types::START_ENCRYPTION {
+            // MariaDB `encrypt_binlog`: every event after this one is ciphertext.
+            let kind = ErrorKind::Encrypted {
+                setting: "encrypt_binlog",
+                from: off,
+            };
+            return Err(self.err(off, kind));
+        }
         let size_us = size as usize;
         let whole = size_us <= BUF_SIZE;
         if is_fde {
             let fde = {
                 let bytes = self.window(off, size_us.min(BUF_SIZE))?;
-                FormatDescription::parse(bytes).map_err(|e| WalkError::new(&self.path, off, e))?
+                FormatDescription::parse(bytes).map_err(|e| match e {
+                    FdeError::Version(1..=3) => {
+                        WalkError::new(&self.path, off, ErrorKind::Unsupported(PRE_V4))
+                    }
+                    e => WalkError::new(&self.path, off, e),
+                })?
             };
-            if fde.checksum_aware && self.verify_crc {
+            if fde.own_crc_verified() && self.verify_crc {
                 self.check_crc(off, size, &header)?;
             }
             self.fde = Some(fde);
         } else if has_crc && self.verify_crc {
             self.check_crc(off, size, &header)?;
         }
-        self.next = off + u64::from(size);
-        self.events += 1;
-        let checksum_after = self.checksum_on();
-        let fde_has_crc = is_fde && self.fde.as_ref().is_some_and(|f| f.checksum_aware);
-        let bytes: &[u8] = if whole {
-            self.window(off, size_us)?
+        if whole {
+            self.window(off, size_us)?;
         } else {
             let prefix = self.window(off, BIG_PREFIX)?.to_vec();
             self.big = prefix;
+        }
+        // Field borrows from here on (not `&mut self` methods): the event's bytes stay borrowed
+        // from the buffer while the FDE and the path are read.
+        let bytes: &[u8] = if whole {
+            let from = (off - self.buf_off) as usize;
+            &self.buf[from..from + size_us]
+        } else {
             &self.big
         };
+        if !is_fde && let Some(fde) = self.fde.as_ref() {
+            // Whole events are checked whole, larger ones by their first bytes.
+            let body_len = (size - header_len as u32 - trailer) as usize;
+            let body_end = bytes.len().min(header_len + body_len);
+            let body = bytes.get(header_len..body_end).unwrap_or(&[]);
+            if let Err(what) = super::validate::check(fde, header.type_code, body, body_len as u64)
+            {
+                let kind = ErrorKind::Content {
+                    type_name: header.type_name(),
+                    what,
+                };
+                return Err(WalkError::new(&self.path, off, kind));
+            }
+        }
+        self.next = off + u64::from(size);
+        self.events += 1;
+        let checksum_after = self.fde.as_ref().is_some_and(|f| f.checksum);
+        let fde_has_crc = is_fde && self.fde.as_ref().is_some_and(|f| f.checksum_aware);
         Ok(Some(Event {
             offset: off,
             header,
@@ -327,6 +396,7 @@ impl Walker {
             whole,
             has_crc: has_crc || fde_has_crc,
             checksum_after,
+            header_len,
         }))
     }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::binlog::WalkError;
 use crate::binlog::events::{
-    MariaGtidEvent, Rotate, mysql_gtid, parse_gtid_list, query_db, query_text,
+    MariaGtidEvent, Rotate, mysql_gtid_of, parse_gtid_list, query_db, query_text,
 };
 use crate::binlog::fde::FormatDescription;
 use crate::binlog::group::GroupTracker;
@@ -99,7 +99,9 @@ pub fn dump(
             let gtid = match ev.header.type_code {
                 types::MARIADB_GTID => MariaGtidEvent::parse(ev.body())
                     .map(|g| g.gtid(ev.header.server_id).to_string()),
-                types::MYSQL_GTID | types::ANONYMOUS_GTID => mysql_gtid(ev.body()),
+                types::MYSQL_GTID | types::ANONYMOUS_GTID | types::GTID_TAGGED => {
+                    mysql_gtid_of(ev.header.type_code, ev.body())
+                }
                 _ if tracker.in_group() || matches!(role, crate::binlog::group::Role::End) => {
                     tracker.current().map(ToString::to_string)
                 }

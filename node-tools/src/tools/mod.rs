@@ -41,6 +41,14 @@ pub enum ToolError {
 }
 
 impl ToolError {
+    /// True when a binlog or relay log could not be read because it is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        match self {
+            ToolError::Walk(e) | ToolError::Find(FindError::Walk(e)) => e.is_encrypted(),
+            _ => false,
+        }
+    }
+
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ToolError {
         let context = context.into();
         move |source| ToolError::Io { context, source }
