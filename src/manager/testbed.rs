@@ -21,6 +21,8 @@ use crate::state::cluster_file::ClusterSpec;
 use crate::state::{ClusterRecord, Command, CommandResult};
 
 pub const AGENT_PORT: u16 = 7600;
+/// The agents' routing checks (`/master`, `/replica`), Patroni's port.
+pub const ROUTE_PORT: u16 = 8008;
 pub const CLUSTER: &str = "app1";
 
 pub struct Testbed {
@@ -113,6 +115,7 @@ impl Testbed {
                     password_env: None,
                     client_bindir: None,
                 }),
+                http_listen: Some(format!("{}:{ROUTE_PORT}", node.ip).parse()?),
                 tls: None,
             };
             cfg.validate()

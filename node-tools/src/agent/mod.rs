@@ -6,6 +6,8 @@
 //! - [`service`]: the RPCs (`proto/node.proto`).
 //! - [`lease`]: the master's lease as plain logic (majority of renewals within the TTL);
 //!   [`keeper`] runs it (check loop, persisted state) and [`fence`] fences the local mysqld.
+//! - [`route`]: the routing checks (`/master`, `/replica`, `/health`) for HAProxy, as plain
+//!   logic; [`routing`] keeps their facts fresh and serves them on `http_listen`.
 //! - [`client`]: the typed client managers use.
 
 pub mod auth;
@@ -15,6 +17,8 @@ pub mod fence;
 pub mod keeper;
 pub mod lease;
 pub mod paths;
+pub mod route;
+pub mod routing;
 pub mod service;
 
 use std::time::Duration;
@@ -33,9 +37,17 @@ pub async fn serve(
     let max_request = cfg.max_request_bytes;
     let timeout = Duration::from_secs(cfg.call_timeout_secs);
     let cfg_tls = cfg.tls.clone();
+    let http_listen = cfg.http_listen;
     let svc = service::Agent::new(cfg)?;
     // Self-fencing runs as long as the agent serves.
     let lease_loop = tokio::spawn(svc.keeper().run());
+    let routing_tasks = match http_listen {
+        Some(addr) => routing::start(addr, svc.routes(), svc.keeper(), svc.db_target())
+            .await
+            .map_err(|e| anyhow::anyhow!("`http_listen`: cannot listen on {addr}: {e}"))?
+            .into(),
+        None => Vec::new(),
+    };
     let server = NodeAgentServer::new(svc)
         .max_decoding_message_size(max_request)
         .max_encoding_message_size(service::CHUNK * 2);
@@ -52,6 +64,9 @@ pub async fn serve(
         .serve_with_shutdown(addr, shutdown)
         .await;
     lease_loop.abort();
+    for t in routing_tasks {
+        t.abort();
+    }
     served?;
     Ok(())
 }
