@@ -5,6 +5,7 @@
 //! masters' leases (renewals, unfence of a self-fenced master); [`route_notes`] tells the
 //! other servers' agents which server is master (their `/replica` checks).
 pub mod config;
+pub mod haproxy;
 pub mod lease;
 pub mod local;
 pub mod metrics;

@@ -15,6 +15,7 @@ use raftmha_node::agent::AgentConfig;
 use raftmha_node::agent::config::DbConfig;
 use tokio::sync::oneshot;
 
+use super::haproxy::{Backend, Layout, LocalHaproxy};
 use super::local::LocalManagers;
 use crate::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
 use crate::state::cluster_file::ClusterSpec;
@@ -24,11 +25,17 @@ pub const AGENT_PORT: u16 = 7600;
 /// The agents' routing checks (`/master`, `/replica`), Patroni's port.
 pub const ROUTE_PORT: u16 = 8008;
 pub const CLUSTER: &str = "app1";
+/// The application account of the HAProxy writer (test-only credentials).
+pub const APP_USER: &str = "app";
+const APP_PASSWORD: &str = "testbed-app-password";
 
 pub struct Testbed {
     pub sandbox: SandboxGuard,
     pub managers: LocalManagers,
     pub dir: PathBuf,
+    /// HAProxy in front of the databases (`TestbedOptions::haproxy`).
+    pub haproxy: Option<LocalHaproxy>,
+    subnet: u8,
     agents: Vec<oneshot::Sender<()>>,
 }
 
@@ -47,6 +54,9 @@ pub struct TestbedOptions {
     pub cgroup_parent: Option<PathBuf>,
     /// Serve `/metrics` and `/health/*` on `127.0.<subnet>.<manager id>:<port>`.
     pub http_port: Option<u16>,
+    /// Run HAProxy with writes on `127.0.<subnet>.20:3306`, reads on `:3307`, routed by the
+    /// agents' checks ([`Testbed::write_addr`]).
+    pub haproxy: bool,
 }
 
 impl Testbed {
@@ -155,10 +165,12 @@ impl Testbed {
         if let CommandResult::Rejected { reason } = reply {
             anyhow::bail!("registering the cluster: {reason}");
         }
-        let tb = Testbed {
+        let mut tb = Testbed {
             sandbox,
             managers,
             dir: dir.to_path_buf(),
+            haproxy: None,
+            subnet,
             agents,
         };
         tb.wait_for(
@@ -167,6 +179,11 @@ impl Testbed {
             |c| c.master.as_deref() == Some("node1"),
         )
         .await?;
+        if opts.haproxy {
+            let layout = tb.haproxy_layout()?;
+            tb.haproxy = Some(LocalHaproxy::start(dir, &layout)?);
+            tb.wait_routed(1, Duration::from_secs(30)).await?;
+        }
         Ok(tb)
     }
 
@@ -209,12 +226,109 @@ impl Testbed {
         }
     }
 
+    /// HAProxy's write frontend (see [`TestbedOptions::haproxy`]).
+    pub fn write_addr(&self) -> String {
+        format!("127.0.{}.20:3306", self.subnet)
+    }
+
+    /// HAProxy's read frontend.
+    pub fn read_addr(&self) -> String {
+        format!("127.0.{}.20:3307", self.subnet)
+    }
+
+    fn haproxy_layout(&self) -> anyhow::Result<Layout> {
+        let servers = (1..=3)
+            .map(|i| {
+                let n = self.sandbox.node(i)?;
+                Ok(Backend {
+                    name: n.name.clone(),
+                    sql: n.addr(),
+                    check_port: ROUTE_PORT,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Layout {
+            write_bind: self.write_addr(),
+            read_bind: self.read_addr(),
+            servers,
+            max_lag_secs: 10,
+        })
+    }
+
+    /// `@@server_id` of node `i`, asked directly.
+    pub async fn server_id(&self, i: usize) -> anyhow::Result<u32> {
+        let mut c = self.sandbox.conn(i).await?;
+        let id: Option<u32> = c.query_first("SELECT @@server_id").await?;
+        c.disconnect().await.ok();
+        id.context("no server_id")
+    }
+
+    /// The application account the HAProxy writer uses (bound by read_only), over TCP to
+    /// `addr`. Created by [`Testbed::create_app_table`].
+    pub fn app_opts(addr: &str) -> anyhow::Result<mysql_async::Opts> {
+        let (host, port) = addr.rsplit_once(':').context("address without port")?;
+        Ok(mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host.to_string())
+            .tcp_port(port.parse()?)
+            .user(Some(APP_USER))
+            .pass(Some(APP_PASSWORD))
+            .prefer_socket(false)
+            .into())
+    }
+
+    /// `DB.TABLE (id BIGINT PRIMARY KEY, server INT)` on node1 (the first master) and the
+    /// application account allowed to write it, replicated everywhere.
+    pub async fn create_app_table(&self, db: &str, table: &str) -> anyhow::Result<()> {
+        let mut m = self.sandbox.conn(1).await?;
+        for q in [
+            format!("CREATE DATABASE IF NOT EXISTS {db}"),
+            format!("CREATE TABLE {db}.{table} (id BIGINT PRIMARY KEY, server INT NOT NULL)"),
+            format!("CREATE USER IF NOT EXISTS {APP_USER}@'127.%' IDENTIFIED BY '{APP_PASSWORD}'"),
+            format!("GRANT SELECT, INSERT ON {db}.* TO {APP_USER}@'127.%'"),
+        ] {
+            m.query_drop(q).await?;
+        }
+        m.disconnect().await.ok();
+        self.sandbox
+            .wait_replicas_caught_up(Duration::from_secs(30))
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until a connection through HAProxy's write frontend lands on node `i`.
+    pub async fn wait_routed(&self, i: usize, within: Duration) -> anyhow::Result<()> {
+        let want = self.server_id(i).await?;
+        let opts = self.sandbox.admin_opts(i)?;
+        let through = mysql_async::OptsBuilder::from_opts(opts)
+            .ip_or_hostname(format!("127.0.{}.20", self.subnet))
+            .tcp_port(3306);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = async {
+                let mut c = mysql_async::Conn::new(through.clone()).await?;
+                let id: Option<u32> = c.query_first("SELECT @@server_id").await?;
+                c.disconnect().await.ok();
+                anyhow::Ok(id)
+            };
+            if let Ok(Ok(Some(id))) = tokio::time::timeout(Duration::from_secs(1), got).await
+                && id == want
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("HAProxy's write frontend does not route to node{i}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The sandbox index (1-based) of a server name `nodeK`.
     pub fn index_of(name: &str) -> Option<usize> {
         name.strip_prefix("node")?.parse().ok()
     }
 
     pub async fn down(mut self) -> anyhow::Result<()> {
+        self.haproxy = None;
         for a in self.agents.drain(..) {
             let _ = a.send(());
         }
