@@ -12,9 +12,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::api::http::{ExtraRoutes, Get, Response};
-use crate::cli::history::{FailoverView, history};
+use crate::cli::history::{FailoverView, StepView, history};
 use crate::raft::handle::{NodeView, RaftHandle};
-use crate::state::{ManagerState, Verdict};
+use crate::state::{FailoverRecord, ManagerState, StepPhase, Verdict};
 use probe::{Probes, ServerProbe};
 
 const INDEX_HTML: &str = include_str!("index.html");
@@ -84,6 +84,29 @@ fn cut(s: &mut String) {
     }
 }
 
+fn says_nothing(detail: &str) -> bool {
+    let d = detail.trim();
+    d.is_empty() || d == "null" || d.starts_with('{') || d.starts_with('[')
+}
+
+/// A step reads best as what it set out to do (its intent's detail) followed by its result,
+/// unless the result is empty or a JSON document (plans, captured positions).
+fn describe(record: &FailoverRecord, step: &mut StepView) {
+    let Some(intent) = record.steps.iter().find(|s| {
+        s.phase == StepPhase::Intent && s.step == step.step && s.at_ms == step.started_at_ms
+    }) else {
+        return;
+    };
+    if says_nothing(&intent.detail) || intent.detail == step.detail {
+        return;
+    }
+    step.detail = if says_nothing(&step.detail) {
+        intent.detail.clone()
+    } else {
+        format!("{} → {}", intent.detail, step.detail)
+    };
+}
+
 /// The page's data, from local state only.
 pub fn page(
     view: &NodeView,
@@ -123,7 +146,11 @@ pub fn page(
             failovers.reverse();
             failovers.truncate(FAILOVERS_SHOWN);
             for f in &mut failovers {
+                let record = c.failovers.iter().find(|r| r.id == f.id);
                 for s in &mut f.steps {
+                    if let Some(r) = record {
+                        describe(r, s);
+                    }
                     cut(&mut s.detail);
                 }
             }

@@ -104,3 +104,44 @@ fn long_details_are_cut() {
     cut(&mut short);
     assert_eq!(short, "short");
 }
+
+#[test]
+fn steps_read_as_their_intent_then_a_meaningful_result() {
+    use crate::state::FailoverStepRecord;
+    let rec = |step: &str, phase, detail: &str, at_ms| FailoverStepRecord {
+        step: step.into(),
+        phase,
+        detail: detail.into(),
+        at_ms,
+    };
+    let record = FailoverRecord {
+        id: 1,
+        dead_master: "db1".into(),
+        epoch: 1,
+        started_at_ms: 0,
+        started_by: None,
+        steps: vec![
+            rec("step.1", StepPhase::Intent, "db2: read_only=OFF", 10),
+            rec("step.1", StepPhase::Result, "null", 12),
+            rec("step.2", StepPhase::Intent, "db3: replicate from db2", 20),
+            rec("step.2", StepPhase::Result, "failed: timeout", 25),
+        ],
+        tail: Vec::new(),
+        diffs: Default::default(),
+        finished: None,
+        report: None,
+        operation: None,
+    };
+    let view = |step: &str, started_at_ms, detail: &str| StepView {
+        step: step.into(),
+        started_at_ms,
+        duration_ms: Some(2),
+        detail: detail.into(),
+    };
+    let mut quiet = view("step.1", 10, "null");
+    describe(&record, &mut quiet);
+    assert_eq!(quiet.detail, "db2: read_only=OFF");
+    let mut failed = view("step.2", 20, "failed: timeout");
+    describe(&record, &mut failed);
+    assert_eq!(failed.detail, "db3: replicate from db2 → failed: timeout");
+}
