@@ -229,6 +229,77 @@ impl ProxyWriter {
     }
 }
 
+/// The application account HAProxy's writers use: bound by `read_only` (no SUPER, no
+/// READ ONLY ADMIN), allowed to write `DB.*` only.
+#[derive(Clone)]
+pub struct AppAccount {
+    pub user: String,
+    pub password: String,
+}
+
+impl AppAccount {
+    /// Connection options for this account over TCP to `addr` (`host:port`).
+    pub fn opts(&self, addr: &str) -> anyhow::Result<mysql_async::Opts> {
+        let (host, port) = addr.rsplit_once(':').context("address without port")?;
+        Ok(mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host.to_string())
+            .tcp_port(port.parse()?)
+            .user(Some(self.user.clone()))
+            .pass(Some(self.password.clone()))
+            .prefer_socket(false)
+            .into())
+    }
+
+    /// Creates `DB.TABLE (id BIGINT PRIMARY KEY, server INT)` and this account on the master
+    /// behind `conn` (replication carries both to the replicas).
+    pub async fn create_table(
+        &self,
+        conn: &mut mysql_async::Conn,
+        db: &str,
+        table: &str,
+    ) -> anyhow::Result<()> {
+        for q in [
+            format!("CREATE DATABASE IF NOT EXISTS {db}"),
+            format!("CREATE TABLE {db}.{table} (id BIGINT PRIMARY KEY, server INT NOT NULL)"),
+            format!(
+                "CREATE USER IF NOT EXISTS {}@'127.%' IDENTIFIED BY '{}'",
+                self.user, self.password
+            ),
+            format!("GRANT SELECT, INSERT ON {db}.* TO {}@'127.%'", self.user),
+        ] {
+            conn.query_drop(q).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Waits until a connection made with `through` (HAProxy's write frontend) lands on the server
+/// whose `@@server_id` is `want`.
+pub async fn wait_routed(
+    through: mysql_async::Opts,
+    want: u32,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = async {
+            let mut c = mysql_async::Conn::new(through.clone()).await?;
+            let id: Option<u32> = c.query_first("SELECT @@server_id").await?;
+            c.disconnect().await.ok();
+            anyhow::Ok(id)
+        };
+        if let Ok(Ok(Some(id))) = tokio::time::timeout(Duration::from_secs(1), got).await
+            && id == want
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("HAProxy's write frontend does not route to server_id {want}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Acknowledgements by `old` after the first one by any other server: writes the deposed
 /// master took through HAProxy after a new master did (must be empty).
 pub fn acks_by_old_after_new(acks: &[Ack], old: u32) -> Vec<Ack> {

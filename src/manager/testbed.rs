@@ -15,7 +15,7 @@ use raftmha_node::agent::AgentConfig;
 use raftmha_node::agent::config::DbConfig;
 use tokio::sync::oneshot;
 
-use super::haproxy::{Backend, Layout, LocalHaproxy};
+use super::haproxy::{AppAccount, Backend, Layout, LocalHaproxy, wait_routed};
 use super::local::LocalManagers;
 use crate::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
 use crate::state::cluster_file::ClusterSpec;
@@ -25,9 +25,14 @@ pub const AGENT_PORT: u16 = 7600;
 /// The agents' routing checks (`/master`, `/replica`), Patroni's port.
 pub const ROUTE_PORT: u16 = 8008;
 pub const CLUSTER: &str = "app1";
+
 /// The application account of the HAProxy writer (test-only credentials).
-pub const APP_USER: &str = "app";
-const APP_PASSWORD: &str = "testbed-app-password";
+fn app_account() -> AppAccount {
+    AppAccount {
+        user: "app".into(),
+        password: "testbed-app-password".into(),
+    }
+}
 
 pub struct Testbed {
     pub sandbox: SandboxGuard,
@@ -266,28 +271,14 @@ impl Testbed {
     /// The application account the HAProxy writer uses (bound by read_only), over TCP to
     /// `addr`. Created by [`Testbed::create_app_table`].
     pub fn app_opts(addr: &str) -> anyhow::Result<mysql_async::Opts> {
-        let (host, port) = addr.rsplit_once(':').context("address without port")?;
-        Ok(mysql_async::OptsBuilder::default()
-            .ip_or_hostname(host.to_string())
-            .tcp_port(port.parse()?)
-            .user(Some(APP_USER))
-            .pass(Some(APP_PASSWORD))
-            .prefer_socket(false)
-            .into())
+        app_account().opts(addr)
     }
 
     /// `DB.TABLE (id BIGINT PRIMARY KEY, server INT)` on node1 (the first master) and the
     /// application account allowed to write it, replicated everywhere.
     pub async fn create_app_table(&self, db: &str, table: &str) -> anyhow::Result<()> {
         let mut m = self.sandbox.conn(1).await?;
-        for q in [
-            format!("CREATE DATABASE IF NOT EXISTS {db}"),
-            format!("CREATE TABLE {db}.{table} (id BIGINT PRIMARY KEY, server INT NOT NULL)"),
-            format!("CREATE USER IF NOT EXISTS {APP_USER}@'127.%' IDENTIFIED BY '{APP_PASSWORD}'"),
-            format!("GRANT SELECT, INSERT ON {db}.* TO {APP_USER}@'127.%'"),
-        ] {
-            m.query_drop(q).await?;
-        }
+        app_account().create_table(&mut m, db, table).await?;
         m.disconnect().await.ok();
         self.sandbox
             .wait_replicas_caught_up(Duration::from_secs(30))
@@ -298,28 +289,10 @@ impl Testbed {
     /// Waits until a connection through HAProxy's write frontend lands on node `i`.
     pub async fn wait_routed(&self, i: usize, within: Duration) -> anyhow::Result<()> {
         let want = self.server_id(i).await?;
-        let opts = self.sandbox.admin_opts(i)?;
-        let through = mysql_async::OptsBuilder::from_opts(opts)
+        let through = mysql_async::OptsBuilder::from_opts(self.sandbox.admin_opts(i)?)
             .ip_or_hostname(format!("127.0.{}.20", self.subnet))
             .tcp_port(3306);
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let got = async {
-                let mut c = mysql_async::Conn::new(through.clone()).await?;
-                let id: Option<u32> = c.query_first("SELECT @@server_id").await?;
-                c.disconnect().await.ok();
-                anyhow::Ok(id)
-            };
-            if let Ok(Ok(Some(id))) = tokio::time::timeout(Duration::from_secs(1), got).await
-                && id == want
-            {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                anyhow::bail!("HAProxy's write frontend does not route to node{i}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_routed(through.into(), want, within).await
     }
 
     /// The sandbox index (1-based) of a server name `nodeK`.
