@@ -10,6 +10,8 @@
 //! - [`db`]: the MariaDB/MySQL dialect layer, GTID sets, typed status and the `DbServer` trait.
 //! - [`detect`]: dead-master detection: per-manager monitor, quorum rule, monitor loop.
 //! - [`failover`]: the failover planner (MHA phases 2–5 as typed steps) and its report.
+//! - [`view`]: the managers' read-only web view (topology, verdicts, Raft, failover
+//!   timelines) on the `[http]` listener.
 //! - [`mha`]: MHA configuration import (`raftmha import-mha`); [`check`]: `raftmha check-repl`'s checks.
 pub mod api;
 pub mod chaos;
@@ -23,6 +25,7 @@ pub mod mha;
 pub mod raft;
 pub mod sandbox;
 pub mod state;
+pub mod view;
 
 pub mod proto {
     tonic::include_proto!("raftmha.raft.v1");

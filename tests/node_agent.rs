@@ -52,6 +52,7 @@ fn agent_config(
             password_env: None,
             client_bindir: None,
         }),
+        http_listen: None,
         tls: None,
     }
 }

@@ -22,6 +22,8 @@ use raftmha::state::{Command as StateCommand, CommandResult, ManagerState};
 /// Name of the managed cluster in every run.
 pub const CLUSTER: &str = "jepsen";
 pub const AGENT_PORT: u16 = 7600;
+/// The agents' routing checks (`/master`, `/replica`) for HAProxy.
+pub const ROUTE_PORT: u16 = 8008;
 const AGENT_TOKEN: &str = "jepsen-agent-token-0123456789abcdef";
 
 /// The agents of a run; each is SIGKILLed when this drops.
@@ -100,7 +102,7 @@ pub fn start_agents(sb: &Sandbox, faults: &NetFaults, dir: &Path) -> Result<Agen
         let work = root.join(format!("{}-work", node.name));
         std::fs::create_dir_all(&work)?;
         let config = format!(
-            "listen = \"{ip}:{AGENT_PORT}\"\nbinlog_dir = {datadir:?}\nrelay_dir = {datadir:?}\n\
+            "listen = \"{ip}:{AGENT_PORT}\"\nhttp_listen = \"{ip}:{ROUTE_PORT}\"\nbinlog_dir = {datadir:?}\nrelay_dir = {datadir:?}\n\
              workdir = {work:?}\ntoken_file = {token:?}\nmysqld_pid_file = {pid:?}\n\
              allow_stop_mysqld = true\n\n[db]\nhost = \"{ip}\"\nport = {port}\nuser = {user:?}\n\
              password_file = {password:?}\n",

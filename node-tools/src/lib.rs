@@ -10,12 +10,15 @@
 //!   MariaDB `gtid_slave_pos` fix), `purge` (purge_relay_logs), `dump`, `bench`.
 //! - [`agent`]: the gRPC node agent (`serve`), its token auth and path policy, and the typed
 //!   client managers use ([`agent::client::AgentClient`]).
+//! - [`http`]: a small HTTP/1.1 server (hyper) for GET endpoints: the agent's routing checks
+//!   and the managers' `/metrics`, health endpoints and web view.
 //! - [`tls`]: optional rustls configuration shared by the agent and the managers.
 //! - [`cli`]: argument parsing and argv[0] dispatch (`save_binary_logs`, ... symlinks).
 
 pub mod agent;
 pub mod binlog;
 pub mod cli;
+pub mod http;
 pub mod tls;
 pub mod tools;
 

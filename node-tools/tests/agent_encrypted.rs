@@ -35,6 +35,7 @@ fn config(dir: &Path, listen: std::net::SocketAddr) -> AgentConfig {
         verify_crc: true,
         db: None,
         tls: None,
+        http_listen: None,
     }
 }
 

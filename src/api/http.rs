@@ -1,7 +1,7 @@
 //! Prometheus `/metrics` and load-balancer health endpoints, served by every manager on
-//! `[http] listen` (manager.toml). A deliberately tiny HTTP/1.1 responder on tokio: GET/HEAD
-//! only, one request per connection, bounded request size and time — nothing here needs a
-//! web framework, and every endpoint is a pure function of local state (unit-tested).
+//! `[http] listen` (manager.toml), with the web view (`crate::view`) on the same listener.
+//! The server is `raftmha_node::http` (hyper, GET/HEAD only, bounded request size and time);
+//! every endpoint here is a pure function of local state (unit-tested).
 //!
 //! Endpoints:
 //! - `/health/live`: 200 while the process serves requests.
@@ -23,17 +23,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+pub use raftmha_node::http::{Get, Reply as Response};
 
 use crate::raft::handle::{NodeView, RaftHandle};
 use crate::state::{FailoverOutcome, ManagerState, Verdict};
-
-const MAX_REQUEST: usize = 8 * 1024;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// (metric name, rendered labels) -> (sum of seconds, count).
 type Series = BTreeMap<(&'static str, String), (f64, u64)>;
@@ -78,95 +73,37 @@ impl EngineMetrics {
     }
 }
 
-/// Binds `addr` (so a bad address fails the manager's start-up) and serves in the background.
+/// Extra GET routes served on the same listener (the web view): `None` falls through to
+/// the built-in endpoints.
+pub type ExtraRoutes = Arc<dyn Fn(&Get) -> Option<Response> + Send + Sync>;
+
+/// Binds `addr` (so a bad address fails the manager's start-up) and serves in the background
+/// (`raftmha_node::http`: hyper, GET and HEAD only, one request per connection).
 pub async fn start(
     addr: Option<SocketAddr>,
     raft: RaftHandle,
     engine: Arc<EngineMetrics>,
+    extra: Option<ExtraRoutes>,
 ) -> anyhow::Result<()> {
     let Some(addr) = addr else {
         return Ok(());
     };
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("`http.listen`: cannot listen on {addr}"))?;
-    tracing::info!(%addr, "serving /metrics and /health/*");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let raft = raft.clone();
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                if let Ok(Err(e)) =
-                    tokio::time::timeout(REQUEST_TIMEOUT, serve_one(stream, &raft, &engine)).await
-                {
-                    tracing::debug!("http: {e}");
-                }
-            });
+    let handler: raftmha_node::http::Handler = Arc::new(move |get: &Get| {
+        if let Some(r) = extra.as_ref().and_then(|f| f(get)) {
+            return r;
         }
-    });
-    Ok(())
-}
-
-async fn serve_one(
-    mut stream: TcpStream,
-    raft: &RaftHandle,
-    engine: &EngineMetrics,
-) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        if buf.len() > MAX_REQUEST {
-            return respond(
-                &mut stream,
-                false,
-                &Response::text(431, "request too large"),
-            )
-            .await;
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let request_line = head.lines().next().unwrap_or_default();
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let response = match method {
-        "GET" | "HEAD" => route(path, &raft.view(), || {
+        route(&get.path, &raft.view(), || {
             let (_, state) = raft.local_state();
             let mut text = metrics(&raft.view(), &state);
             engine.render(&mut text);
             text
-        }),
-        _ => Response::text(405, "only GET and HEAD"),
-    };
-    respond(&mut stream, method == "HEAD", &response).await
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
-}
-
-impl Response {
-    fn text(status: u16, body: impl Into<String>) -> Self {
-        let mut body = body.into();
-        body.push('\n');
-        Response {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body,
-        }
-    }
+        })
+    });
+    raftmha_node::http::start(addr, handler)
+        .await
+        .with_context(|| format!("`http.listen`: cannot listen on {addr}"))?;
+    tracing::info!(%addr, "serving /metrics, /health/* and the web view");
+    Ok(())
 }
 
 /// What each path answers, given this manager's Raft view (`metrics` runs only for
@@ -197,30 +134,9 @@ pub fn route(path: &str, view: &NodeView, metrics: impl FnOnce() -> String) -> R
         },
         _ => Response::text(
             404,
-            "not found: /metrics, /health/live, /health/ready, /health/leader",
+            "not found: /, /metrics, /health/live, /health/ready, /health/leader",
         ),
     }
-}
-
-async fn respond(stream: &mut TcpStream, head_only: bool, r: &Response) -> std::io::Result<()> {
-    let reason = match r.status {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
-    };
-    let mut out = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        r.status,
-        r.content_type,
-        r.body.len()
-    );
-    if !head_only {
-        out.push_str(&r.body);
-    }
-    stream.write_all(out.as_bytes()).await?;
-    stream.shutdown().await
 }
 
 /// Label values may not contain `\`, `"` or newlines unescaped.

@@ -1,5 +1,6 @@
-//! `raftmha demo`: the README's main job. Brings up 3 MariaDB nodes, 3 node agents and 3
-//! managers on loopback, registers the cluster, runs a writer, SIGKILLs the master, shows the
+//! `raftmha demo`: the README's main job. Brings up 3 MariaDB nodes, 3 node agents, 3
+//! managers and HAProxy on loopback, registers the cluster, runs a writer through HAProxy's
+//! write address (which never changes), SIGKILLs the master, shows the
 //! failover as the managers journal it (phase by phase, timed from the kill), verifies every
 //! acknowledged write is on the new master and the remaining replica, prints MHA's Failover
 //! Report and tears everything down (`--keep` keeps the databases).
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use super::{CliError, CliResult};
 use crate::api::server::now_ms;
 use crate::failover::{FailoverPlan, FailoverReport, Phase};
-use crate::manager::testbed::{CLUSTER, Testbed, TestbedOptions, Writer};
+use crate::manager::haproxy::{ProxyWriter, acks_by_old_after_new, acks_per_server};
+use crate::manager::testbed::{CLUSTER, Testbed, TestbedOptions};
 use crate::sandbox::{Sandbox, render_status_table};
 use crate::state::{ClusterRecord, FailoverOutcome, StepPhase};
 
@@ -60,56 +62,93 @@ pub async fn run(args: DemoArgs) -> CliResult {
         t0,
         &format!(
             "starting 3 MariaDB 10.11 nodes on 127.0.{subnet}.10-12 (node1 master), 3 node agents \
-             and 3 managers on 127.0.{subnet}.1-3; registering cluster {CLUSTER}"
+             (routing checks on :8008), 3 managers on 127.0.{subnet}.1-3 and HAProxy on \
+             127.0.{subnet}.20; registering cluster {CLUSTER}"
         ),
     );
     let opts = TestbedOptions {
         gtid: args.gtid,
+        haproxy: true,
         ..TestbedOptions::default()
     };
     let tb = Arc::new(Testbed::up(&bin, &args.dir, subnet, &opts).await?);
     println!("{}", render_status_table(&tb.sandbox.status().await));
     step(t0, "the managers agree node1 is the master and monitor it");
-
-    let mut m = tb.sandbox.conn(1).await?;
-    m.query_drop("CREATE DATABASE demo").await?;
-    m.query_drop(
-        "CREATE TABLE demo.writes (id BIGINT PRIMARY KEY, at TIMESTAMP(6) DEFAULT NOW(6))",
-    )
-    .await?;
-    m.disconnect().await.ok();
+    let write_addr = tb.write_addr();
     step(
         t0,
-        "a writer inserts rows, one transaction each, into the recorded master",
+        &format!(
+            "HAProxy routes {write_addr} to whichever agent answers GET /master (node1 now), \
+             {} to those answering GET /replica",
+            tb.read_addr()
+        ),
     );
-    let writer = Writer::start(tb.clone(), "demo.writes");
-    wait_count(&writer, args.rows as usize).await?;
+
+    tb.create_app_table("demo", "writes").await?;
+    let server_ids = [
+        tb.server_id(1).await?,
+        tb.server_id(2).await?,
+        tb.server_id(3).await?,
+    ];
+    let node_of = |id: u32| server_ids.iter().position(|s| *s == id).map(|i| i + 1);
+    step(
+        t0,
+        &format!(
+            "a writer inserts rows, one transaction each, always through {write_addr} \
+             (an application account; each row records the server that committed it)"
+        ),
+    );
+    let writer = ProxyWriter::start(Testbed::app_opts(&write_addr)?, "demo.writes");
+    writer
+        .wait_more(args.rows as usize, Duration::from_secs(60))
+        .await?;
 
     step(
         t0,
         &format!(
-            "{} writes acknowledged; SIGKILL node1 (the master)",
+            "{} writes acknowledged through {write_addr}, all by node1; SIGKILL node1 (the master)",
             writer.count()
         ),
     );
     let kill_ms = now_ms();
+    let killed_at = Instant::now();
     tb.sandbox.kill_node(1).await?;
-    let before_kill = writer.count();
     let record = follow_failover(&tb, kill_ms).await?;
     let master = record.master.clone().context("no master recorded")?;
-    wait_count(&writer, before_kill + 20).await?;
+    let new_master = Testbed::index_of(&master).context("unexpected server name")?;
+    writer.wait_more(20, Duration::from_secs(60)).await?;
+    let first = writer
+        .first_ack_by(server_ids[new_master - 1], killed_at)
+        .context("no write acknowledged by the new master")?;
     step(
         t0,
         &format!(
-            "the new master {master} accepts the writer's writes (kill → failover finished: {:.2} s)",
+            "the writer's address is still {write_addr}; its writes now land on {master} \
+             (kill → failover finished: {:.2} s, kill → first write acknowledged through \
+             HAProxy: {:.2} s)",
             record
                 .failovers
                 .back()
                 .and_then(|f| f.finished.as_ref())
-                .map_or(0.0, |(_, at)| at.saturating_sub(kill_ms) as f64 / 1000.0)
+                .map_or(0.0, |(_, at)| at.saturating_sub(kill_ms) as f64 / 1000.0),
+            first.at.duration_since(killed_at).as_secs_f64()
         ),
     );
-    let acked = writer.stop().await;
+    let acks = writer.stop().await;
+    let stray = acks_by_old_after_new(&acks, server_ids[0]);
+    if !stray.is_empty() {
+        return Err(anyhow::anyhow!(
+            "node1 acknowledged {} writes through HAProxy after the new master did",
+            stray.len()
+        )
+        .into());
+    }
+    let per_node: Vec<String> = acks_per_server(&acks)
+        .into_iter()
+        .map(|(id, n)| format!("{n} by node{}", node_of(id).unwrap_or(0)))
+        .collect();
+    println!("  acknowledged through HAProxy: {}", per_node.join(", "));
+    let acked: BTreeSet<u64> = acks.iter().map(|a| a.id).collect();
 
     let new_master = Testbed::index_of(&master).context("unexpected server name")?;
     let other = if new_master == 2 { 3 } else { 2 };
@@ -166,17 +205,6 @@ pub async fn run(args: DemoArgs) -> CliResult {
     } else {
         step(t0, "tearing down");
         tb.down().await?;
-    }
-    Ok(())
-}
-
-async fn wait_count(w: &Writer, n: usize) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while w.count() < n {
-        if Instant::now() > deadline {
-            anyhow::bail!("the writer did not reach {n} acknowledged writes");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
 }

@@ -32,6 +32,8 @@ pub struct LeaseTarget {
     pub cluster: String,
     /// The master's server name (renewal replies are kept per cluster, tagged with it).
     pub server: String,
+    /// The master's MySQL `host:port` (cluster file), for the agent's `/master` check.
+    pub server_addr: String,
     pub epoch: u64,
     pub manager: u64,
     /// Zero: tell the agent to disarm.
@@ -88,6 +90,8 @@ pub async fn run_renewals(
             voters: voters(),
             ttl_ms: u64::try_from(target.ttl.as_millis()).unwrap_or(u64::MAX),
             sent_at_unix_ms: now_unix_ms(),
+            master: target.server.clone(),
+            master_addr: target.server_addr.clone(),
         };
         let deadline = checked + RENEWAL_TIMEOUT;
         let attempt = async {

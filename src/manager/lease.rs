@@ -70,6 +70,7 @@ impl Leases {
         let target = LeaseTarget {
             cluster: spec.name.clone(),
             server: master.name.clone(),
+            server_addr: format!("{}:{}", master.host, master.port),
             epoch,
             manager,
             ttl: Duration::from_millis(spec.settings.lease_ttl_ms),

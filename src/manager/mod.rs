@@ -2,13 +2,16 @@
 //! damaged one), starts the Raft node, serves the Raft and admin gRPC services on one
 //! listener, bootstraps a new cluster safely, and shuts down gracefully. [`supervise`] is the
 //! per-manager loop (monitors, and on the leader: decisions, failovers, fencing); [`lease`] its
-//! masters' leases (renewals, unfence of a self-fenced master).
+//! masters' leases (renewals, unfence of a self-fenced master); [`route_notes`] tells the
+//! other servers' agents which server is master (their `/replica` checks).
 pub mod config;
+pub mod haproxy;
 pub mod leader_tasks;
 pub mod lease;
 pub mod local;
 pub mod metrics;
 pub mod resolve;
+pub mod route_notes;
 pub mod supervise;
 pub mod testbed;
 
@@ -27,6 +30,11 @@ use crate::raft::network::Network;
 use crate::raft::node::{self, DataDir, DataDirState};
 use crate::raft::service::RaftServer;
 pub use config::ManagerConfig;
+
+/// The agents' token a cluster file names (its file's first line, or an environment variable).
+pub fn agent_token(file: &Option<String>, env: &Option<String>) -> anyhow::Result<String> {
+    resolve::secret(file, env, "agent token")
+}
 
 /// Runs a manager until `shutdown` resolves.
 pub async fn run(
@@ -63,7 +71,8 @@ pub async fn run(
     let raft = node::start(cfg.node_id, cfg.timing, &stores, network).await?;
     let handle = RaftHandle::new(raft.clone(), stores.state_machine.clone());
     let metrics = std::sync::Arc::new(crate::api::http::EngineMetrics::default());
-    crate::api::http::start(cfg.http_listen, handle.clone(), metrics.clone()).await?;
+    let web_view = cfg.http_listen.map(|_| crate::view::routes(handle.clone()));
+    crate::api::http::start(cfg.http_listen, handle.clone(), metrics.clone(), web_view).await?;
     let op_timeout = Duration::from_secs(5);
     let admin = AdminServer {
         raft: handle.clone(),
@@ -93,6 +102,11 @@ pub async fn run(
         work_dir: cfg.data_dir.join("failover"),
         metrics,
     };
+    tokio::spawn(route_notes::run(
+        handle.clone(),
+        cfg.node_id,
+        sup_stop_rx.clone(),
+    ));
     tokio::spawn(supervisor.run(sup_stop_rx));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

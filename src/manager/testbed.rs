@@ -15,18 +15,32 @@ use raftmha_node::agent::AgentConfig;
 use raftmha_node::agent::config::DbConfig;
 use tokio::sync::oneshot;
 
+use super::haproxy::{AppAccount, Backend, Layout, LocalHaproxy, wait_routed};
 use super::local::LocalManagers;
 use crate::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
 use crate::state::cluster_file::ClusterSpec;
 use crate::state::{ClusterRecord, Command, CommandResult};
 
 pub const AGENT_PORT: u16 = 7600;
+/// The agents' routing checks (`/master`, `/replica`), Patroni's port.
+pub const ROUTE_PORT: u16 = 8008;
 pub const CLUSTER: &str = "app1";
+
+/// The application account of the HAProxy writer (test-only credentials).
+fn app_account() -> AppAccount {
+    AppAccount {
+        user: "app".into(),
+        password: "testbed-app-password".into(),
+    }
+}
 
 pub struct Testbed {
     pub sandbox: SandboxGuard,
     pub managers: LocalManagers,
     pub dir: PathBuf,
+    /// HAProxy in front of the databases (`TestbedOptions::haproxy`).
+    pub haproxy: Option<LocalHaproxy>,
+    subnet: u8,
     agents: Vec<oneshot::Sender<()>>,
 }
 
@@ -45,6 +59,9 @@ pub struct TestbedOptions {
     pub cgroup_parent: Option<PathBuf>,
     /// Serve `/metrics` and `/health/*` on `127.0.<subnet>.<manager id>:<port>`.
     pub http_port: Option<u16>,
+    /// Run HAProxy with writes on `127.0.<subnet>.20:3306`, reads on `:3307`, routed by the
+    /// agents' checks ([`Testbed::write_addr`]).
+    pub haproxy: bool,
 }
 
 impl Testbed {
@@ -113,6 +130,7 @@ impl Testbed {
                     password_env: None,
                     client_bindir: None,
                 }),
+                http_listen: Some(format!("{}:{ROUTE_PORT}", node.ip).parse()?),
                 tls: None,
             };
             cfg.validate()
@@ -152,10 +170,12 @@ impl Testbed {
         if let CommandResult::Rejected { reason } = reply {
             anyhow::bail!("registering the cluster: {reason}");
         }
-        let tb = Testbed {
+        let mut tb = Testbed {
             sandbox,
             managers,
             dir: dir.to_path_buf(),
+            haproxy: None,
+            subnet,
             agents,
         };
         tb.wait_for(
@@ -164,6 +184,11 @@ impl Testbed {
             |c| c.master.as_deref() == Some("node1"),
         )
         .await?;
+        if opts.haproxy {
+            let layout = tb.haproxy_layout()?;
+            tb.haproxy = Some(LocalHaproxy::start(dir, &layout)?);
+            tb.wait_routed(1, Duration::from_secs(30)).await?;
+        }
         Ok(tb)
     }
 
@@ -206,12 +231,77 @@ impl Testbed {
         }
     }
 
+    /// HAProxy's write frontend (see [`TestbedOptions::haproxy`]).
+    pub fn write_addr(&self) -> String {
+        format!("127.0.{}.20:3306", self.subnet)
+    }
+
+    /// HAProxy's read frontend.
+    pub fn read_addr(&self) -> String {
+        format!("127.0.{}.20:3307", self.subnet)
+    }
+
+    fn haproxy_layout(&self) -> anyhow::Result<Layout> {
+        let servers = (1..=3)
+            .map(|i| {
+                let n = self.sandbox.node(i)?;
+                Ok(Backend {
+                    name: n.name.clone(),
+                    sql: n.addr(),
+                    check_port: ROUTE_PORT,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Layout {
+            write_bind: self.write_addr(),
+            read_bind: self.read_addr(),
+            servers,
+            max_lag_secs: 10,
+        })
+    }
+
+    /// `@@server_id` of node `i`, asked directly.
+    pub async fn server_id(&self, i: usize) -> anyhow::Result<u32> {
+        let mut c = self.sandbox.conn(i).await?;
+        let id: Option<u32> = c.query_first("SELECT @@server_id").await?;
+        c.disconnect().await.ok();
+        id.context("no server_id")
+    }
+
+    /// The application account the HAProxy writer uses (bound by read_only), over TCP to
+    /// `addr`. Created by [`Testbed::create_app_table`].
+    pub fn app_opts(addr: &str) -> anyhow::Result<mysql_async::Opts> {
+        app_account().opts(addr)
+    }
+
+    /// `DB.TABLE (id BIGINT PRIMARY KEY, server INT)` on node1 (the first master) and the
+    /// application account allowed to write it, replicated everywhere.
+    pub async fn create_app_table(&self, db: &str, table: &str) -> anyhow::Result<()> {
+        let mut m = self.sandbox.conn(1).await?;
+        app_account().create_table(&mut m, db, table).await?;
+        m.disconnect().await.ok();
+        self.sandbox
+            .wait_replicas_caught_up(Duration::from_secs(30))
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until a connection through HAProxy's write frontend lands on node `i`.
+    pub async fn wait_routed(&self, i: usize, within: Duration) -> anyhow::Result<()> {
+        let want = self.server_id(i).await?;
+        let through = mysql_async::OptsBuilder::from_opts(self.sandbox.admin_opts(i)?)
+            .ip_or_hostname(format!("127.0.{}.20", self.subnet))
+            .tcp_port(3306);
+        wait_routed(through.into(), want, within).await
+    }
+
     /// The sandbox index (1-based) of a server name `nodeK`.
     pub fn index_of(name: &str) -> Option<usize> {
         name.strip_prefix("node")?.parse().ok()
     }
 
     pub async fn down(mut self) -> anyhow::Result<()> {
+        self.haproxy = None;
         for a in self.agents.drain(..) {
             let _ = a.send(());
         }

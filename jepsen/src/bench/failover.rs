@@ -57,6 +57,10 @@ pub struct FailoverArgs {
     /// master needs a relay-log diff and the dead master's saved binlog tail.
     #[arg(long)]
     pub lagging: bool,
+    /// Also run HAProxy (routed by the agents' `/master` checks) and a writer that only knows
+    /// its address: measures kill → first write acknowledged by the new master through it.
+    #[arg(long)]
+    pub via_haproxy: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -82,6 +86,11 @@ pub struct Sample {
     pub new_master: String,
     pub lost_acked_writes: u64,
     pub acked_writes: u64,
+    /// `--via-haproxy`: the HAProxy writer's first write acknowledged by the new master.
+    pub via_haproxy_ms: Option<f64>,
+    /// `--via-haproxy`: writes the old master acknowledged through HAProxy after the new
+    /// master took one (must be 0).
+    pub old_master_acks_after_new: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,6 +104,7 @@ pub struct Report {
     pub writable: Summary,
     pub replicas: Summary,
     pub completed: Summary,
+    pub via_haproxy: Option<Summary>,
     pub lost_acked_writes_total: u64,
     pub samples: Vec<Sample>,
 }
@@ -176,6 +186,10 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
         Duration::from_millis(5),
         rec.clone(),
     ));
+    let via = match args.via_haproxy {
+        true => Some(super::via_haproxy::ViaHaproxy::start(&sb, &dir, args.base_ip).await?),
+        false => None,
+    };
     tokio::time::sleep(Duration::from_secs(2)).await;
     if args.lagging {
         for (node, pause) in [(2, 150), (3, 150)] {
@@ -251,9 +265,14 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
                 writer_on_new = wrote_in_new_epoch(nm, epoch0).await;
             }
         }
+        let via_done = |nm: &DbEndpoint| {
+            via.as_ref()
+                .is_none_or(|v| v.first_ack(&nm.name, t0).is_some())
+        };
         if let (Some(nm), Some(f), Some(_), true) =
             (&new_master, &failover, replicas, writer_on_new)
             && f.finished.is_some()
+            && via_done(nm)
         {
             break (nm.clone(), f.clone());
         }
@@ -275,6 +294,14 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
         })
         .collect();
     let writable = first_ack_elsewhere(&records, &killed_node, t0_ns);
+    let via_haproxy_ms = via
+        .as_ref()
+        .and_then(|v| v.first_ack(&new_master.name, t0))
+        .map(|at| at.duration_since(t0).as_secs_f64() * 1000.0);
+    let old_master_acks_after_new = match via {
+        Some(v) => Some(v.finish(&dbs[0].name).await),
+        None => None,
+    };
     let present = query_ids(&new_master).await?;
     let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
     for id in [1u64, 2, 3] {
@@ -300,6 +327,8 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
         new_master: new_master.name,
         lost_acked_writes: lost,
         acked_writes: acked.len() as u64,
+        via_haproxy_ms,
+        old_master_acks_after_new,
     })
 }
 
@@ -368,6 +397,12 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
             s.lost_acked_writes,
             s.acked_writes
         );
+        if let (Some(v), Some(stray)) = (s.via_haproxy_ms, s.old_master_acks_after_new) {
+            eprintln!(
+                "         through HAProxy: first write on the new master {v:.0} ms, \
+                 old master's writes after it: {stray}"
+            );
+        }
         samples.push(s);
     }
     let col = |f: fn(&Sample) -> f64| Summary::of(samples.iter().map(f).collect());
@@ -392,6 +427,9 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
         writable: col(|s| s.writable_ms),
         replicas: col(|s| s.replicas_ms),
         completed: col(|s| s.completed_ms),
+        via_haproxy: args
+            .via_haproxy
+            .then(|| col(|s| s.via_haproxy_ms.unwrap_or(f64::NAN))),
         lost_acked_writes_total: samples.iter().map(|s| s.lost_acked_writes).sum(),
         samples,
     };
@@ -417,6 +455,18 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
                 "{name:<34} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
                 s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
             );
+        }
+        if let Some(s) = &report.via_haproxy {
+            println!(
+                "{:<34} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+                "first ack through HAProxy", s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
+            );
+            let stray: u64 = report
+                .samples
+                .iter()
+                .filter_map(|s| s.old_master_acks_after_new)
+                .sum();
+            println!("old master's acks through HAProxy after the new master's: {stray}");
         }
         if kind == Kind::LeaderCrash {
             let mid = report

@@ -2,6 +2,7 @@
 pub mod election;
 pub mod failover;
 pub mod switchover;
+pub mod via_haproxy;
 
 /// p-th percentile (nearest rank) of sorted samples.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -301,6 +301,19 @@ impl AgentClient {
     }
 
     /// Lifts a recorded fence (refused unless a majority renews for `epoch`).
+    /// Tells a non-master host's agent which server is the recorded master (routing).
+    pub async fn note_master(
+        &self,
+        req: NoteMasterRequest,
+    ) -> Result<NoteMasterReply, ClientError> {
+        Ok(self
+            .inner
+            .clone()
+            .note_master(self.req(req))
+            .await?
+            .into_inner())
+    }
+
     pub async fn unfence(&self, cluster: &str, epoch: u64) -> Result<FenceReply, ClientError> {
         Ok(self
             .inner

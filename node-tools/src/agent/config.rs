@@ -57,6 +57,11 @@ pub struct AgentConfig {
     /// TTL, as Patroni's does); the leader lifts it once a majority renews again.
     #[serde(default)]
     pub db: Option<DbConfig>,
+    /// Serve the routing checks for HAProxy (`GET /master`, `/replica[?lag=N]`, `/health`)
+    /// over plain HTTP on this address, e.g. `10.0.0.11:8008`. Unauthenticated and read-only:
+    /// they tell whether this host is the master, nothing more.
+    #[serde(default)]
+    pub http_listen: Option<SocketAddr>,
     /// Serve over TLS (rustls) instead of plain HTTP/2.
     #[serde(default)]
     pub tls: Option<crate::tls::ServerTls>,

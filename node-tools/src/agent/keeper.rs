@@ -105,6 +105,16 @@ impl Keeper {
         }
     }
 
+    /// The lease as the routing check (`/master`) needs it.
+    pub fn lease_facts(&self, now: Instant) -> super::route::LeaseFacts {
+        let book = self.book();
+        super::route::LeaseFacts {
+            armed_epoch: book.view(now).map(|v| v.epoch),
+            held: book.held(now),
+            fenced: book.fenced().is_some(),
+        }
+    }
+
     pub fn fence_state(&self) -> FenceState {
         state_of(self.book().fenced())
     }

@@ -254,7 +254,8 @@ impl LeaseBook {
         })
     }
 
-    fn held(&self, now: Instant) -> bool {
+    /// Whether the lease holds now: unarmed, in its grace period, or renewed by a majority.
+    pub fn held(&self, now: Instant) -> bool {
         let Some(a) = &self.armed else { return true };
         let grace = now.saturating_duration_since(a.since) < Duration::from_millis(a.at.ttl_ms);
         grace || self.view(now).is_some_and(|v| v.holders >= v.needed)

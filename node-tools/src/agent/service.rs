@@ -13,6 +13,8 @@ use super::config::AgentConfig;
 use super::fence::{is_live_mysqld, proc_state, read_pid};
 use super::keeper::Keeper;
 use super::paths;
+use super::route::Recorded;
+use super::routing::Routes;
 use super::tokens::{FencingToken, HEADER, TokenBook};
 use crate::binlog::relay::{Found, MasterCoord, Method, list_numbered};
 use crate::proto::node_agent_server::NodeAgent;
@@ -33,6 +35,7 @@ pub struct Agent {
     seq: AtomicU64,
     keeper: Arc<Keeper>,
     tokens: TokenBook,
+    routes: Arc<Routes>,
 }
 
 impl Agent {
@@ -47,6 +50,7 @@ impl Agent {
             seq: AtomicU64::new(0),
             keeper,
             tokens,
+            routes: Arc::default(),
         })
     }
 
@@ -72,6 +76,16 @@ impl Agent {
             tracing::warn!("{what} refused: {e}");
             Status::failed_precondition(format!("{what} refused: {e}"))
         })
+    }
+
+    /// What the routing checks know (see [`super::routing`]).
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.clone()
+    }
+
+    /// The local server's account, for the routing refresher.
+    pub fn db_target(&self) -> Option<DbTarget> {
+        self.db.as_ref().map(|(t, _)| t.clone())
     }
 
     /// The lease keeper, whose check loop [`super::serve`] runs.
@@ -262,7 +276,40 @@ impl NodeAgent for Agent {
                 .check(&token)
                 .map_err(|e| Status::failed_precondition(format!("renewal refused: {e}")))?;
         }
-        Ok(Response::new(self.keeper.renew(req.get_ref())))
+        let r = req.get_ref();
+        let reply = self.keeper.renew(r);
+        // Only the recorded master's lease is renewed: an accepted renewal names this host.
+        if reply.accepted && !r.master.is_empty() {
+            self.routes.note(Recorded {
+                cluster: r.cluster.clone(),
+                epoch: r.epoch,
+                master: r.master.clone(),
+                master_addr: r.master_addr.clone(),
+                is_me: true,
+                at: tokio::time::Instant::now(),
+            });
+        }
+        Ok(Response::new(reply))
+    }
+
+    async fn note_master(
+        &self,
+        req: Request<NoteMasterRequest>,
+    ) -> Result<Response<NoteMasterReply>, Status> {
+        let r = req.into_inner();
+        if r.cluster.is_empty() || r.master.is_empty() {
+            return Err(Status::invalid_argument("cluster and master are required"));
+        }
+        let accepted = self.routes.note(Recorded {
+            cluster: r.cluster,
+            epoch: r.epoch,
+            master: r.master,
+            master_addr: r.master_addr,
+            is_me: false,
+            at: tokio::time::Instant::now(),
+        });
+        let epoch = self.routes.recorded().map_or(0, |c| c.epoch);
+        Ok(Response::new(NoteMasterReply { accepted, epoch }))
     }
 
     async fn fence(&self, req: Request<FenceRequest>) -> Result<Response<FenceReply>, Status> {
