@@ -14,6 +14,8 @@ fn step(name: &str, phase: StepPhase, detail: &str, at_ms: u64) -> FailoverStepR
         phase,
         detail: detail.into(),
         at_ms,
+        by: None,
+        term: None,
     }
 }
 

@@ -43,6 +43,13 @@ pub struct FailoverStepRecord {
     pub phase: StepPhase,
     pub detail: String,
     pub at_ms: u64,
+    /// The manager and Raft term the entry was proposed as (the run's owner when the state
+    /// machine accepted it), so an audit can check after the fact that no deposed owner
+    /// wrote. `None` in records written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +348,8 @@ impl ManagerState {
                         phase: *phase,
                         detail: detail.clone(),
                         at_ms: at,
+                        by,
+                        term: req.term,
                     });
                     ok("step recorded")
                 }
@@ -720,6 +729,9 @@ mod tests {
         ));
         let c = &s.clusters["app1"];
         assert_eq!(c.failovers[0].steps.len(), 1);
+        // Each step says who proposed it, so an audit can check it came from the owner.
+        let first = &c.failovers[0].steps[0];
+        assert_eq!((first.by, first.term), (Some(1), Some(1)));
         assert_eq!(
             c.last_failover.as_ref().map(|l| l.acknowledged),
             Some(false)
