@@ -48,8 +48,9 @@ pub struct RunOutcome {
     pub reproduce: String,
 }
 
-/// How long healing waits for a failover or operation still in flight to end.
-const RUN_SETTLES: Duration = Duration::from_secs(20);
+/// How long healing waits for a failover or operation still in flight to end (longer than
+/// one step's 30 s limit, so a step that hangs ends first).
+const RUN_SETTLES: Duration = Duration::from_secs(45);
 
 /// The replicated state once no run is in flight (or as it is after [`RUN_SETTLES`]).
 async fn settled_state(clients: &[AdminClient]) -> Option<raftmha::state::ManagerState> {

@@ -260,3 +260,37 @@ fn a_failed_failover_leaving_a_replica_on_the_old_master_is_invalid() {
         Verdict::Valid
     );
 }
+
+#[test]
+fn a_switchover_rolled_back_counts_as_the_run_a_switchover_scenario_needs() {
+    let config = |h: &mut Vec<Record>| {
+        h.insert(
+            0,
+            rec(
+                0,
+                Event::Config(RunConfig {
+                    managers: true,
+                    expect_failover: true,
+                    ..Default::default()
+                }),
+            ),
+        )
+    };
+    let mut none = vec![];
+    config(&mut none);
+    assert_eq!(verdict(&none, "failover_happened"), Verdict::Unknown);
+    let mut rolled_back = vec![rec(
+        9,
+        Event::Journal {
+            runs: vec![JournalRun {
+                id: 1,
+                kind: "switchover".into(),
+                finished: Some(("Aborted".into(), 500)),
+                ..Default::default()
+            }],
+            audit: vec![],
+        },
+    )];
+    config(&mut rolled_back);
+    assert_eq!(verdict(&rolled_back, "failover_happened"), Verdict::Valid);
+}
