@@ -52,6 +52,10 @@ pub enum Event {
     DbRound {
         round: u64,
         nodes: Vec<DbObservation>,
+        /// The replicated state (linearizable reads) right before and right after the
+        /// databases were probed: what a writable database is judged against.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<StateAround>,
     },
     /// One observation round over every manager.
     ManagerRound {
@@ -86,6 +90,12 @@ pub enum Event {
         master: Option<String>,
         epoch: Option<u64>,
         applied_commands: Option<u64>,
+    },
+    /// The run journal of the replicated state after healing (every failover and operation
+    /// record, without binlog chunks, and the audit trail), read linearizably.
+    Journal {
+        runs: Vec<JournalRun>,
+        audit: Vec<AuditLine>,
     },
     /// Every id present on a node after healing, and its table checksum.
     FinalRead {
@@ -128,6 +138,66 @@ pub struct DbObservation {
     /// `host:port` it replicates from, if any.
     pub source: Option<String>,
     pub gtid_binlog_pos: Option<String>,
+    /// A real write as an account without admin privileges (admin accounts bypass
+    /// `read_only` on MariaDB): `Some(true)` committed, `Some(false)` refused as read-only,
+    /// `None` no answer in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writable: Option<bool>,
+}
+
+/// The cluster as the replicated state named it around one database round; servers are
+/// given by address (`host:port`), like the observations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateAround {
+    pub before: Option<StateView>,
+    pub after: Option<StateView>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateView {
+    pub master: Option<String>,
+    pub epoch: u64,
+    /// New masters of unfinished failovers that planned them (a failover makes its new master
+    /// writable right before it records it as master, as MHA does before moving the VIP).
+    #[serde(default)]
+    pub promoting: Vec<String>,
+}
+
+/// One failover or operation record of the journal, as the checker needs it. Servers by
+/// address, like the observations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JournalRun {
+    pub id: u64,
+    /// `failover`, `switchover`, `manual_failover` or `rejoin`.
+    pub kind: String,
+    /// The master being replaced (or the server rejoined).
+    pub dead_master: String,
+    pub epoch: u64,
+    pub started_at_ms: u64,
+    pub started_by: Option<u64>,
+    /// The owner when the journal was read: `(manager, term)`.
+    pub owner: Option<(u64, u64)>,
+    pub steps: Vec<JournalStep>,
+    /// `(outcome, at_ms)`; the outcome as the state names it (`Succeeded`, `Failed`, ...).
+    pub finished: Option<(String, u64)>,
+    /// The server this run made writable (its `read_only=OFF` step done), if any.
+    pub promoted: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JournalStep {
+    pub step: String,
+    pub result: bool,
+    pub at_ms: u64,
+    pub by: Option<u64>,
+    pub term: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditLine {
+    pub at_ms: u64,
+    pub by: Option<u64>,
+    pub event: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,8 @@
 //!   throughput).
 //! - [`journal`]: failover phases (started, fenced, promoted, completed) from the engine's
 //!   journal in the replicated state.
+//! - [`nemesis`] and [`nemesis_runs`]: the faults; the latter aimed at a failover or
+//!   switchover in flight, timed on its journal.
 //! - [`checker`]: decides valid / invalid / unknown from a history.
 pub mod bench;
 pub mod checker;
@@ -17,6 +19,7 @@ pub mod history;
 pub mod journal;
 pub mod managers;
 pub mod nemesis;
+pub mod nemesis_runs;
 pub mod observe;
 pub mod recorder;
 pub mod run;

@@ -57,7 +57,8 @@ fn target_of(c: &ClusterRecord, dbs: &[DbEndpoint]) -> Option<Target> {
     let db = dbs.iter().find(|d| d.name == master)?;
     Some(Target {
         node: db.node.clone(),
-        opts: db.opts.clone(),
+        // As an application would: an account that read_only applies to.
+        opts: db.app.clone().unwrap_or_else(|| db.opts.clone()),
         epoch: c.epoch,
     })
 }

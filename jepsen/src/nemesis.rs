@@ -21,6 +21,11 @@ pub struct Nemesis<'a> {
     pub system: &'a mut System,
     pub clients: Vec<AdminClient>,
     pub rec: &'a NemesisLog,
+    /// Stop the replicas' IO threads shortly before the master is killed (file/position
+    /// scenarios that need relay-log diffs and the saved tail).
+    pub lag_replicas_first: bool,
+    /// The run's seed (faults aimed at a run pick their moment by it).
+    pub seed: u64,
 }
 
 /// The history recorder, remembering which faults installed at least once: a fault whose
@@ -54,7 +59,7 @@ pub fn signal(pid: i32, sig: i32) {
     }
 }
 
-fn record(
+pub(crate) fn record(
     log: &NemesisLog,
     fault: Fault,
     action: NemesisAction,
@@ -94,11 +99,23 @@ impl Nemesis<'_> {
         }
         let max_steps_after_duration = 3 * scenario.faults.len();
         let mut late_steps = 0;
+        let mut tried = std::collections::BTreeSet::new();
         loop {
+            // A fault aimed at a run happens once: it needs a failover (or switchover) the
+            // cluster can have only once inside the anti-flapping window.
+            if scenario
+                .faults
+                .iter()
+                .all(|f| f.one_shot() && tried.contains(f.name()))
+            {
+                tokio::time::sleep(duration.saturating_sub(start.elapsed())).await;
+                break;
+            }
             let missing = scenario
                 .faults
                 .iter()
                 .copied()
+                .filter(|f| !(f.one_shot() && tried.contains(f.name())))
                 .find(|f| !self.rec.installed(*f));
             if start.elapsed() >= duration {
                 if missing.is_none() || late_steps >= max_steps_after_duration {
@@ -110,6 +127,7 @@ impl Nemesis<'_> {
                 .unwrap_or_else(|| scenario.faults[rng.random_range(0..scenario.faults.len())]);
             let hold = fault.hold(rng);
             let pick = rng.random_range(0..1000usize);
+            tried.insert(fault.name());
             self.inject(fault, pick, hold).await?;
             tokio::time::sleep(Duration::from_millis(rng.random_range(300..1200))).await;
         }
@@ -127,7 +145,7 @@ impl Nemesis<'_> {
             .map_or(1, |n| n.index)
     }
 
-    async fn leader(&self) -> Option<u64> {
+    pub(crate) async fn leader(&self) -> Option<u64> {
         self.system.managers.agreed_leader(&[1, 2, 3]).await
     }
 
@@ -339,6 +357,14 @@ impl Nemesis<'_> {
                 );
             }
             Fault::KillLeaderMidFailover => self.kill_leader_mid_failover(master, hold).await?,
+            Fault::PauseLeaderMidFailover | Fault::PauseLeaderMidSwitchover => {
+                self.pause_owner_mid_run(fault, master, &others, pick, hold)
+                    .await?
+            }
+            Fault::KillNewMasterInCleanup => {
+                self.kill_new_master_in_cleanup(master, &others, hold)
+                    .await?
+            }
         }
         Ok(())
     }

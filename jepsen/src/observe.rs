@@ -6,7 +6,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Row};
 
-use crate::history::{DbObservation, Event};
+use crate::history::{DbObservation, Event, StateAround};
 use crate::recorder::Recorder;
 
 /// A database the run observes: its name in the history and how to reach it.
@@ -16,6 +16,45 @@ pub struct DbEndpoint {
     pub name: String,
     pub node: String,
     pub opts: Opts,
+    /// The application account (no admin privileges, so `read_only` applies to it, as to a
+    /// production application): the workload writes and the write probe use it.
+    pub app: Option<Opts>,
+}
+
+/// The write probe's table: one row per server address, bumped by each probe.
+pub const PROBE_TABLE: &str = "CREATE TABLE IF NOT EXISTS jepsen.probe (node VARCHAR(64) PRIMARY KEY, n BIGINT UNSIGNED NOT NULL)";
+pub const APP_USER: &str = "jepsen_app";
+
+/// MariaDB's "running with --read-only" refusals.
+fn refused_as_read_only(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if matches!(s.code, 1290 | 1792 | 1836))
+}
+
+/// Whether `db` takes a real write from an account without admin privileges: `Some(false)`
+/// when refused as read-only, `None` without an answer (down, paused, or a semi-sync commit
+/// waiting for an acknowledgement) or on any other error.
+pub async fn probe_write(db: &DbEndpoint) -> Option<bool> {
+    let opts = db.app.as_ref()?;
+    let probe = async {
+        let mut conn = Conn::new(opts.clone()).await.ok()?;
+        let r = conn
+            .exec_drop(
+                "INSERT INTO jepsen.probe (node, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1",
+                (db.node.as_str(),),
+            )
+            .await;
+        let out = match r {
+            Ok(()) => Some(true),
+            Err(e) if refused_as_read_only(&e) => Some(false),
+            Err(_) => None,
+        };
+        let _ = conn.disconnect().await;
+        out
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, probe)
+        .await
+        .ok()
+        .flatten()
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
@@ -48,6 +87,7 @@ pub async fn observe(db: &DbEndpoint) -> DbObservation {
         read_only: None,
         source: None,
         gtid_binlog_pos: None,
+        writable: None,
     };
     let Some(mut conn) = connect(&db.opts).await else {
         return obs;
@@ -75,23 +115,58 @@ pub async fn observe(db: &DbEndpoint) -> DbObservation {
         });
     }
     let _ = tokio::time::timeout(PROBE_TIMEOUT, conn.disconnect()).await;
+    if obs.reachable {
+        obs.writable = probe_write(db).await;
+    }
     obs
 }
 
-/// Records a `DbRound` every `interval` until `stop` is set.
+/// Records a `DbRound` every `interval` until `stop` is set, each between two reads of the
+/// replicated state through `managers` (none: the round carries no state).
 pub async fn observer(
     dbs: Vec<DbEndpoint>,
+    managers: Vec<raftmha::api::client::AdminClient>,
     interval: Duration,
     stop: Arc<AtomicBool>,
     rec: Recorder,
 ) {
     let mut round = 0;
+    let view = |state: Option<raftmha::state::ManagerState>| {
+        let c = state?.clusters.remove(crate::system::CLUSTER)?;
+        Some(crate::journal::state_view(&c, &|n| address(&dbs, n)))
+    };
     while !stop.load(Ordering::Relaxed) {
         round += 1;
+        let before = view(read_state_within(&managers).await);
         let nodes = futures::future::join_all(dbs.iter().map(observe)).await;
-        rec.record(Event::DbRound { round, nodes });
+        let after = view(read_state_within(&managers).await);
+        let state = (!managers.is_empty()).then_some(StateAround { before, after });
+        rec.record(Event::DbRound {
+            round,
+            nodes,
+            state,
+        });
         tokio::time::sleep(interval).await;
     }
+}
+
+async fn read_state_within(
+    managers: &[raftmha::api::client::AdminClient],
+) -> Option<raftmha::state::ManagerState> {
+    if managers.is_empty() {
+        return None;
+    }
+    tokio::time::timeout(PROBE_TIMEOUT, crate::system::read_state(managers))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The address (`host:port`) of the server named `name`, as observations name it.
+pub fn address(dbs: &[DbEndpoint], name: &str) -> String {
+    dbs.iter()
+        .find(|d| d.name == name)
+        .map_or_else(|| name.to_string(), |d| d.node.clone())
 }
 
 /// Reads every id and the table checksum from `db`, recorded as a `FinalRead` with `role`.

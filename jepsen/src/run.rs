@@ -48,6 +48,27 @@ pub struct RunOutcome {
     pub reproduce: String,
 }
 
+/// How long healing waits for a failover or operation still in flight to end (longer than
+/// one step's 30 s limit, so a step that hangs ends first).
+const RUN_SETTLES: Duration = Duration::from_secs(45);
+
+/// The replicated state once no run is in flight (or as it is after [`RUN_SETTLES`]).
+async fn settled_state(clients: &[AdminClient]) -> Option<raftmha::state::ManagerState> {
+    let deadline = tokio::time::Instant::now() + RUN_SETTLES;
+    loop {
+        let state = crate::system::read_state(clients).await;
+        let running = state.as_ref().is_some_and(|s| {
+            s.clusters
+                .values()
+                .any(|c| c.failovers.iter().any(|f| f.finished.is_none()))
+        });
+        if !running || tokio::time::Instant::now() > deadline {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub fn reproduce_command(scenario: &str, opts: &RunOptions) -> String {
     format!(
         "raftmha-jepsen run --scenario {scenario} --seed {} --duration {} --base-ip {} --clients {}",
@@ -145,6 +166,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
     }
     tasks.push(tokio::spawn(observe::observer(
         dbs.clone(),
+        clients.clone(),
         Duration::from_millis(200),
         stop.clone(),
         rec.clone(),
@@ -164,19 +186,35 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         system: &mut system,
         clients: clients.clone(),
         rec: &nemesis_log,
+        lag_replicas_first: scenario.lagging,
+        seed: opts.seed,
     };
     let nemesis_result = nemesis.run(scenario, &mut rng, opts.duration).await;
 
     // Heal whatever is still installed, let replication recover, then stop the workload.
     let _ = faults.heal();
+    for node in sb.nodes() {
+        if let Ok(Some(pid)) = sb.pid(node.index) {
+            signal(pid, libc::SIGCONT);
+        }
+    }
+    for id in ids {
+        match system.managers.pid(id) {
+            Some(pid) => signal(pid as i32, libc::SIGCONT),
+            None => system.managers.start(id),
+        }
+    }
+    let healed = crate::system::wait_leader(&system.managers, &ids, Duration::from_secs(30)).await;
+    // A run still in flight decides which dead database it replaces: let it end first
+    // (bounded), so an old master is never restarted under a failover that is replacing it.
+    let state = settled_state(&clients).await;
     // A dead database that a failover replaced stays down: MHA never re-adds a dead master by
     // itself (the operator does, as a replica), and restarting it writable would plant a
     // second master the harness itself created.
     // Replaced: the dead master of a successful failover (by the journal, not the epoch: a
     // master the managers discovered starts at epoch 0). Any other dead node is restarted,
     // e.g. a new master killed inside the anti-flapping window.
-    let replaced: Vec<String> = crate::system::read_state(&clients)
-        .await
+    let replaced: Vec<String> = state
         .and_then(|s| {
             s.clusters.get(crate::system::CLUSTER).map(|c| {
                 c.failovers
@@ -194,21 +232,14 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         })
         .unwrap_or_default();
     for node in sb.nodes() {
-        if let Ok(Some(pid)) = sb.pid(node.index) {
-            signal(pid, libc::SIGCONT);
+        if let Ok(Some(_)) = sb.pid(node.index) {
+            continue;
         } else if replaced.contains(&node.name) {
             eprintln!("{} stays down: a failover replaced it", node.name);
         } else {
             let _ = sb.start_node(node.index).await;
         }
     }
-    for id in ids {
-        match system.managers.pid(id) {
-            Some(pid) => signal(pid as i32, libc::SIGCONT),
-            None => system.managers.start(id),
-        }
-    }
-    let healed = crate::system::wait_leader(&system.managers, &ids, Duration::from_secs(30)).await;
     rec.record(Event::Healed);
     // The checker wants a write acknowledged after healing (a master left fenced, or no master
     // at all, is an outage the run must report); give the managers time to unfence/promote.
@@ -243,6 +274,15 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         }
     }
     managers::final_read(&observed, &rec).await;
+    // The journal as the managers agree on it: who wrote each run's entries, how runs ended.
+    if let Some(state) = crate::system::read_state(&clients).await {
+        let addr = |name: &str| observe::address(&dbs, name);
+        rec.record(crate::journal::journal_event(
+            &state,
+            crate::system::CLUSTER,
+            &addr,
+        ));
+    }
     // Every recorder must be gone before the writer can finish.
     drop(nemesis_log);
     drop(rec);

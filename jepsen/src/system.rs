@@ -167,19 +167,45 @@ pub fn cluster_toml(sb: &Sandbox, dir: &Path, settings: &str) -> Result<String> 
 /// Creates the workload's table on the master, waits for the replicas to have it, and
 /// returns every database as the observer and the final reads reach it.
 pub async fn prepare_databases(sb: &Sandbox) -> Result<Vec<crate::observe::DbEndpoint>> {
+    use crate::observe::{APP_USER, PROBE_TABLE};
     use mysql_async::prelude::Queryable;
+    use rand::Rng;
+    // The application account of the workload and the write probe: no admin privileges, so
+    // read_only applies to it (admin accounts bypass read_only on MariaDB, and a fenced old
+    // master would still take their writes). Created on the master, replicated everywhere.
+    let password: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
     let mut m = sb.conn(1).await?;
     m.query_drop(crate::workload::SCHEMA).await?;
     m.query_drop(crate::workload::TABLE).await?;
+    m.query_drop(PROBE_TABLE).await?;
+    // Alphanumeric, so quoting it inline is safe; mysql_async errors never quote statements.
+    m.query_drop(format!(
+        "CREATE USER IF NOT EXISTS {APP_USER}@'127.%' IDENTIFIED BY '{password}'"
+    ))
+    .await
+    .context("creating the write-probe account")?;
+    m.query_drop(format!(
+        "GRANT SELECT, INSERT, UPDATE ON jepsen.* TO {APP_USER}@'127.%'"
+    ))
+    .await?;
     m.disconnect().await?;
     sb.wait_replicas_caught_up(Duration::from_secs(30)).await?;
     sb.nodes()
         .iter()
         .map(|n| {
+            let opts = sb.admin_opts(n.index)?;
+            let app = mysql_async::OptsBuilder::from_opts(opts.clone())
+                .user(Some(APP_USER))
+                .pass(Some(password.clone()));
             Ok(crate::observe::DbEndpoint {
                 name: n.name.clone(),
                 node: n.addr(),
-                opts: sb.admin_opts(n.index)?,
+                opts,
+                app: Some(app.into()),
             })
         })
         .collect()

@@ -19,6 +19,7 @@ fn db(node: &str, read_only: bool) -> DbObservation {
         read_only: Some(read_only),
         source: None,
         gtid_binlog_pos: None,
+        writable: None,
     }
 }
 
@@ -83,6 +84,7 @@ fn baseline() -> Vec<Record> {
         2,
         Event::DbRound {
             round: 1,
+            state: None,
             nodes: vec![db("db1", false), db("db2", true), db("db3", true)],
         },
     ));
@@ -139,6 +141,7 @@ fn baseline() -> Vec<Record> {
         750,
         Event::DbRound {
             round: 2,
+            state: None,
             nodes: vec![db("db2", false), db("db3", true)],
         },
     ));
@@ -226,6 +229,7 @@ fn a_planted_second_writable_master_is_invalid() {
         760,
         Event::DbRound {
             round: 3,
+            state: None,
             nodes: vec![db("db1", false), db("db2", false), db("db3", true)],
         },
     ));

@@ -358,9 +358,10 @@ pub async fn run_rejoin<J: Journal>(
         ));
     }
     if !report.reasons.is_empty() {
-        run.say(&report.render_text());
+        // Printed once journaled: a deposed owner's finish is refused, and it prints nothing.
         run.finish(FailoverOutcome::Aborted, serde_json::to_string(&report)?)
             .await?;
+        run.say(&report.render_text());
         return Ok(report);
     }
     run.journal_step(
@@ -431,9 +432,10 @@ pub async fn run_rejoin<J: Journal>(
         .await
         .context("replication status")??;
     report.outcome = RejoinOutcome::Rejoined;
-    run.say(&report.render_text());
+    // Printed once journaled: a deposed owner's finish is refused, and it prints nothing.
     run.finish(FailoverOutcome::Succeeded, serde_json::to_string(&report)?)
         .await?;
+    run.say(&report.render_text());
     Ok(report)
 }
 

@@ -12,6 +12,8 @@ use tokio::time::timeout;
 use super::env::Env;
 use super::hooks::{HookExit, run_hook};
 use super::input::{ServerPolicy, ServerRef};
+use super::plan::RepointBy;
+use super::repoint::change_source;
 use super::runner::failpoint;
 use super::switchover::{FollowBy, Observed, ServerFacts, SwitchPlan};
 use crate::db::sessions::{sessions, writing_transactions};
@@ -281,8 +283,23 @@ impl SwitchEffects for Env {
             if let Some(pos) = g.binlog_pos
                 && let Some(set) = d.set_gtid_slave_pos(&crate::db::GtidSet::MariaDb(pos))
             {
+                // Source first, position second: if its agent fenced it meanwhile (its lease
+                // lapsed because the switchover took longer than the TTL, e.g. a new leader
+                // took over), the fence's global read lock blocks `SET GLOBAL gtid_slave_pos`
+                // but not CHANGE MASTER; once the host is a read-only replica the agent
+                // releases that lock (within a second), and the SET goes through.
+                let source = change_source(
+                    d.version.flavor,
+                    &plan.new,
+                    &self.account,
+                    RepointBy::Gtid,
+                    None,
+                )?;
                 s.execute(&d.stop_replica()).await?;
+                s.execute(&d.change_source(&source)).await?;
                 s.execute(&set).await?;
+                s.execute(&d.start_replica()).await?;
+                return Ok(format!("replicates from {}", plan.new));
             }
         }
         let done = self

@@ -117,9 +117,10 @@ pub async fn run_switchover<J: Journal, E: SwitchEffects>(
             let mut report = SwitchReport::new(&orig, &new_master, SwitchOutcome::Refused);
             report.reasons = reasons;
             report.orig_master_is_new_slave = orig_master_is_new_slave;
-            run.say(&report.render_text());
+            // Printed once journaled: a deposed owner's finish is refused, and it prints nothing.
             run.finish(FailoverOutcome::Aborted, report.to_json())
                 .await?;
+            run.say(&report.render_text());
             return Ok(report);
         }
     };
@@ -305,9 +306,10 @@ async fn roll_forward<J: Journal, E: SwitchEffects>(
         Ok(()) => {}
     }
     report.phases = run.phases();
-    run.say(&report.render_text());
+    // Printed once journaled: a deposed owner's finish is refused, and it prints nothing.
     run.finish(FailoverOutcome::Succeeded, report.to_json())
         .await?;
+    run.say(&report.render_text());
     Ok(report)
 }
 
@@ -363,8 +365,9 @@ async fn rollback<J: Journal, E: SwitchEffects>(
     run.journal_step(ROLLBACK_STEP, StepPhase::Result, note)
         .await?;
     report.phases = run.phases();
-    run.say(&report.render_text());
+    // Printed once journaled: a deposed owner's finish is refused, and it prints nothing.
     run.finish(outcome, report.to_json()).await?;
+    run.say(&report.render_text());
     Ok(report)
 }
 

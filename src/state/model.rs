@@ -43,7 +43,9 @@ pub struct FailoverStepRecord {
     pub phase: StepPhase,
     pub detail: String,
     pub at_ms: u64,
-    /// Who journaled it (the run's owner at that time, see [`super::ownership`]).
+    /// The manager and Raft term the entry was proposed as (the run's owner when the state
+    /// machine accepted it), so an audit can check after the fact that no deposed owner
+    /// wrote. `None` in records written before this field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -131,6 +131,9 @@ fn a_failover_journal_records_steps_until_finished() {
     ));
     let c = &s.clusters["app1"];
     assert_eq!(c.failovers[0].steps.len(), 1);
+    // Each step says who proposed it, so an audit can check it came from the owner.
+    let first = &c.failovers[0].steps[0];
+    assert_eq!((first.by, first.term), (Some(1), Some(1)));
     assert_eq!(
         c.last_failover.as_ref().map(|l| l.acknowledged),
         Some(false)

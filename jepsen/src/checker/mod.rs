@@ -5,6 +5,7 @@
 //! installed is unknown, never valid.
 mod managers;
 mod properties;
+mod runs;
 
 use serde::Serialize;
 
@@ -82,6 +83,9 @@ pub fn check(history: &[Record]) -> Report {
         managers::writable_after_heal(history, cfg),
         managers::failover_happened(history, cfg),
         managers::manager_state_intact(history, cfg),
+        runs::no_entry_from_deposed_owner(history, cfg),
+        runs::writable_is_recorded_master(history, cfg),
+        runs::failed_run_left_no_replica_behind(history),
     ];
     let verdict = checks
         .iter()

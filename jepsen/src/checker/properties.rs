@@ -97,7 +97,7 @@ pub fn one_writable_master(history: &[Record]) -> CheckResult {
     let mut violations = Vec::new();
     let mut rounds = 0;
     for r in history {
-        if let Event::DbRound { round, nodes } = &r.event {
+        if let Event::DbRound { round, nodes, .. } = &r.event {
             rounds += 1;
             let writable: Vec<&str> = nodes
                 .iter()

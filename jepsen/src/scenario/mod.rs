@@ -47,6 +47,14 @@ pub enum Fault {
     RestartAllManagers,
     /// SIGKILL the master, wait for a failover to start, then SIGKILL the manager leader.
     KillLeaderMidFailover,
+    /// SIGKILL the master; SIGSTOP the manager owning the failover mid-way (timed on its
+    /// journal); SIGCONT it as soon as the journal shows a new owner took the run over.
+    PauseLeaderMidFailover,
+    /// Ask for a switchover; pause its owner mid-way, resume it right after the takeover.
+    PauseLeaderMidSwitchover,
+    /// SIGKILL the master; SIGKILL the new master right after its promotion is journaled,
+    /// while the failover still recovers the other replicas. Restarted at healing.
+    KillNewMasterInCleanup,
 }
 
 impl Fault {
@@ -70,7 +78,21 @@ impl Fault {
             Fault::OneWayLeaderToFollower => "one-way-leader-to-follower",
             Fault::RestartAllManagers => "restart-all-managers",
             Fault::KillLeaderMidFailover => "kill-leader-mid-failover",
+            Fault::PauseLeaderMidFailover => "pause-leader-mid-failover",
+            Fault::PauseLeaderMidSwitchover => "pause-leader-mid-switchover",
+            Fault::KillNewMasterInCleanup => "kill-new-master-in-cleanup",
         }
+    }
+
+    /// Aimed at a run (failover or switchover): tried once per run of a scenario, since the
+    /// cluster fails over once inside the anti-flapping window.
+    pub fn one_shot(self) -> bool {
+        matches!(
+            self,
+            Fault::PauseLeaderMidFailover
+                | Fault::PauseLeaderMidSwitchover
+                | Fault::KillNewMasterInCleanup
+        )
     }
 
     /// How long the fault stays installed, drawn from the run's seeded generator.
@@ -81,7 +103,10 @@ impl Fault {
             Fault::KillMaster
             | Fault::PauseMasterLong
             | Fault::PartitionMasterFromAll
-            | Fault::KillLeaderMidFailover => Duration::from_millis(rng.random_range(8000..10000)),
+            | Fault::KillLeaderMidFailover
+            | Fault::PauseLeaderMidFailover
+            | Fault::PauseLeaderMidSwitchover
+            | Fault::KillNewMasterInCleanup => Duration::from_millis(rng.random_range(8000..10000)),
             // Longer than the detection window: a false failover would have time to happen.
             Fault::IsolateMasterFromManagers | Fault::IsolateMasterFromMinority => {
                 Duration::from_millis(rng.random_range(4000..6000))
@@ -101,6 +126,9 @@ pub struct Scenario {
     pub semi_sync: bool,
     /// The expected outcome is a failover (otherwise any failover is a false one).
     pub expects_failover: bool,
+    /// Replicas lag behind the master when it is killed (their IO threads stopped shortly
+    /// before), so a file/position failover needs relay-log diffs and the saved tail.
+    pub lagging: bool,
 }
 
 impl Scenario {
@@ -115,10 +143,18 @@ impl Scenario {
     pub fn acked_writes_covered(&self) -> bool {
         !self.expects_failover
             || self.semi_sync
-            || self
-                .faults
-                .iter()
-                .all(|f| matches!(f, Fault::KillMaster | Fault::KillLeaderMidFailover))
+            || self.faults.iter().all(|f| {
+                matches!(
+                    f,
+                    Fault::KillMaster
+                            | Fault::KillLeaderMidFailover
+                            | Fault::PauseLeaderMidFailover
+                            | Fault::KillNewMasterInCleanup
+                            // A switchover blocks writes on the old master before the new
+                            // one catches up: nothing acknowledged is left behind.
+                            | Fault::PauseLeaderMidSwitchover
+                )
+            })
     }
 }
 
@@ -130,6 +166,7 @@ const fn plain(name: &'static str, about: &'static str, faults: &'static [Fault]
         gtid: true,
         semi_sync: false,
         expects_failover: false,
+        lagging: false,
     }
 }
 
@@ -141,6 +178,7 @@ const fn failover(name: &'static str, about: &'static str, faults: &'static [Fau
         gtid: true,
         semi_sync: true,
         expects_failover: true,
+        lagging: false,
     }
 }
 
@@ -274,6 +312,36 @@ pub const SCENARIOS: &[Scenario] = &[
         "SIGKILL the master, then the manager leader once the failover started: it completes once",
         &[Fault::KillLeaderMidFailover],
     ),
+    failover(
+        "leader-pause-mid-failover-gtid",
+        "SIGKILL the master; SIGSTOP the manager owning the failover mid-way, SIGCONT it right after a new owner took over: nothing from the deposed owner lands",
+        &[Fault::PauseLeaderMidFailover],
+    ),
+    Scenario {
+        gtid: false,
+        semi_sync: false,
+        lagging: true,
+        ..failover(
+            "leader-pause-mid-failover-filepos",
+            "the same with lagging file/position replicas: relay-log diffs and the saved tail while the owner is paused",
+            &[Fault::PauseLeaderMidFailover],
+        )
+    },
+    failover(
+        "leader-pause-mid-switchover",
+        "a switchover (orig master becomes a replica); its owner paused mid-way and resumed right after the takeover",
+        &[Fault::PauseLeaderMidSwitchover],
+    ),
+    Scenario {
+        gtid: false,
+        semi_sync: false,
+        lagging: true,
+        ..failover(
+            "new-master-killed-in-cleanup",
+            "SIGKILL the master, then the new master right after its promotion is journaled (file/position, lagging replicas); it restarts at healing and never replicates from the old master again",
+            &[Fault::KillNewMasterInCleanup],
+        )
+    },
     failover(
         "master-flapping",
         "repeated master kills: at most one failover inside the anti-flapping window",
