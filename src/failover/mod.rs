@@ -26,6 +26,7 @@ pub mod engine;
 pub mod exec;
 pub mod fence;
 pub mod input;
+pub mod lease_lapse;
 pub mod observe;
 pub mod op_run;
 pub mod operation;

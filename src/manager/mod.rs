@@ -4,9 +4,11 @@
 //! per-manager loop (monitors, and on the leader: decisions, failovers, fencing); [`lease`] its
 //! masters' leases (renewals, unfence of a self-fenced master).
 pub mod config;
+pub mod heartbeat;
 pub mod lease;
 pub mod local;
 pub mod metrics;
+pub mod replica_watch;
 pub mod supervise;
 pub mod testbed;
 
@@ -90,6 +92,7 @@ pub async fn run(
         local_ip,
         work_dir: cfg.data_dir.join("failover"),
         metrics,
+        replica_watch: Default::default(),
     };
     tokio::spawn(supervisor.run(sup_stop_rx));
 

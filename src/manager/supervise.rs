@@ -105,6 +105,8 @@ pub struct Supervisor {
     pub work_dir: PathBuf,
     /// Check and failover-phase timings for `/metrics`.
     pub metrics: Arc<crate::api::http::EngineMetrics>,
+    /// The replicas' streams between quorum evaluations (silence of a frozen master).
+    pub replica_watch: Arc<super::replica_watch::ReplicaWatch>,
 }
 
 /// The Raft log as the engine's journal; proposals on a follower go to the leader.
@@ -182,6 +184,7 @@ impl Supervisor {
         let mut failovers: BTreeMap<String, JoinHandle<()>> = BTreeMap::new();
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
         let leases = Leases::default();
+        let heartbeats = super::heartbeat::HeartbeatKeeper::default();
         let mut last_unfence: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
         let mut last_fence_sweep = tokio::time::Instant::now();
         let mut fence_sweep: Option<JoinHandle<()>> = None;
@@ -239,6 +242,12 @@ impl Supervisor {
                     // Serialized with failovers: an unfence runs as this cluster's task, so
                     // no failover starts while it runs, and none is in flight when it starts.
                     if let Some(task) = leases.unfence_task(name, c, &mut last_unfence) {
+                        failovers.insert(name.clone(), task);
+                        continue;
+                    }
+                    // The same for keeping the replicas' heartbeat period.
+                    let servers = || build_env(&c.spec, &self.work_dir).ok().map(|e| e.servers);
+                    if let Some(task) = heartbeats.tick(c, servers) {
                         failovers.insert(name.clone(), task);
                         continue;
                     }
@@ -318,7 +327,10 @@ impl Supervisor {
                 .filter(|(n, _)| *n != master)
                 .map(|(n, s)| (n.clone(), s))
                 .collect();
-            probe_replicas(&replicas, &m.host, m.port, monitor.check_timeout()).await
+            let mut evidence =
+                probe_replicas(&replicas, &m.host, m.port, monitor.check_timeout()).await;
+            self.replica_watch.note(name, &mut evidence);
+            evidence
         } else {
             Vec::new()
         };
@@ -524,8 +536,8 @@ fn quorum_config(spec: &ClusterSpec, monitor: &MonitorConfig) -> QuorumConfig {
         freshness: d
             .freshness
             .max(monitor.reaffirm_every + monitor.interval * 3),
-        max_clock_skew: d.max_clock_skew,
         replica_confirmation: spec.settings.replica_confirmation,
+        ..d
     }
 }
 
@@ -593,7 +605,9 @@ pub fn build_env(spec: &ClusterSpec, work_dir: &std::path::Path) -> anyhow::Resu
             user: u.repl_user.clone(),
             password: Secret::new(repl),
             connect_retry_secs: Some(1),
-            heartbeat_period: Some(Duration::from_millis(500)),
+            heartbeat_period: Some(spec.settings.heartbeat_period_ms)
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis),
         },
         work_dir,
         probe_timeout: Duration::from_millis(500),
