@@ -1,8 +1,9 @@
 //! When did the old master's lease surely lapse? Plain logic over the managers' verdicts.
 //!
 //! A manager renews the lease only right after a check that found the master alive
-//! ([`super::renew`]), so a manager whose verdict shows an unbroken failure streak from
-//! `failing_since` to `observed_at` sent no renewal that arrived later than
+//! ([`super::renew`]). Its journaled `Dead` verdict's window opens at its last such check
+//! (`last_alive_at`, else the first failure: `failing_since` below) and shows an unbroken
+//! failure streak up to `observed_at`, so it sent no renewal that arrived later than
 //! `failing_since + RENEWAL_TIMEOUT` — at least up to `observed_at`. The agent holds the lease
 //! only while a majority of voters renewed within the TTL, so once a majority of voters has
 //! stopped, the lease lapses [`lease_wait`] after the *latest* of those stops (the TTL, the

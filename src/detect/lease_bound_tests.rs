@@ -17,6 +17,7 @@ fn dead(manager: ManagerId, failing_since: Millis, observed_at: Millis) -> Manag
             reason: ReportReason::Changed,
             observed_at,
             failing_since: Some(failing_since),
+            last_alive_at: None,
             consecutive_failures: 3,
             last_failure: None,
         },

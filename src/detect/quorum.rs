@@ -45,7 +45,7 @@ fn default_silent_heartbeats() -> u32 {
 }
 
 fn default_silence_floor() -> Duration {
-    Duration::from_millis(1000)
+    Duration::from_millis(500)
 }
 
 impl Default for QuorumConfig {

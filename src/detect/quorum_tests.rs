@@ -17,6 +17,7 @@ fn verdict(manager: ManagerId, verdict: Verdict, observed_at: Millis) -> Manager
             reason: ReportReason::Changed,
             observed_at,
             failing_since: None,
+            last_alive_at: None,
             consecutive_failures: 3,
             last_failure: None,
         },
@@ -382,11 +383,11 @@ fn without_heartbeats_silence_proves_nothing() {
 #[test]
 fn a_tiny_heartbeat_period_is_held_to_the_silence_floor() {
     assert!(matches!(
-        decide3(&two_dead(), &[connected("db2", 10, 900)]),
+        decide3(&two_dead(), &[connected("db2", 10, 450)]),
         Decision::NotDead(Refusal::ReplicasStillReceiving { .. })
     ));
     assert!(matches!(
-        decide3(&two_dead(), &[connected("db2", 10, 1001)]),
+        decide3(&two_dead(), &[connected("db2", 10, 501)]),
         Decision::MasterDead { .. }
     ));
 }

@@ -57,6 +57,7 @@ fn journaled_verdicts(c: &ClusterRecord, master: &str) -> Vec<ManagerVerdict> {
                 reason: ReportReason::Changed,
                 observed_at: v.window_end_ms,
                 failing_since: Some(v.window_start_ms),
+                last_alive_at: None,
                 consecutive_failures: 0,
                 last_failure: None,
             },

@@ -171,7 +171,13 @@ impl Supervisor {
                     server,
                     manager: reporter.id,
                     verdict: to_state_verdict(report.verdict),
-                    window_start_ms: report.failing_since.unwrap_or(report.observed_at),
+                    // A failing window opens at the last check that saw the master alive: the
+                    // lease bound (detect::lease_bound) counts from this manager's last renewal.
+                    window_start_ms: report
+                        .last_alive_at
+                        .filter(|_| report.verdict != Verdict::Alive)
+                        .or(report.failing_since)
+                        .unwrap_or(report.observed_at),
                     window_end_ms: report.observed_at,
                     master_epoch: epoch,
                 };
@@ -236,6 +242,7 @@ impl Supervisor {
             }
             if leader {
                 for (name, c) in &state.clusters {
+                    self.sample_replicas(name, c);
                     if failovers.contains_key(name) {
                         continue;
                     }
@@ -272,6 +279,34 @@ impl Supervisor {
         for (_, (_, _, s)) in monitors {
             let _ = s.send(true);
         }
+    }
+
+    /// Keeps the leader's record of the replicas' streams current (see [`ReplicaWatch`]).
+    ///
+    /// [`ReplicaWatch`]: super::replica_watch::ReplicaWatch
+    fn sample_replicas(&self, name: &str, c: &ClusterRecord) {
+        let Some(master) = c.master.as_deref() else {
+            return;
+        };
+        let Some(m) = c.spec.servers.iter().find(|s| s.name == master) else {
+            return;
+        };
+        if !c.spec.settings.replica_confirmation {
+            return;
+        }
+        let names: Vec<&str> = c.spec.servers.iter().map(|s| s.name.as_str()).collect();
+        let key = format!("{master}/{}/{names:?}", c.epoch);
+        let replicas = || {
+            let env = build_env(&c.spec, &self.work_dir).ok()?;
+            Some(
+                env.servers
+                    .into_iter()
+                    .filter(|(n, _)| n != master)
+                    .collect(),
+            )
+        };
+        self.replica_watch
+            .sample(name, key, (m.host.clone(), m.port), replicas);
     }
 
     /// What the leader does for one cluster; returns why no failover starts, if the master
@@ -507,6 +542,7 @@ fn manager_verdicts(c: &ClusterRecord, master: &str) -> Vec<ManagerVerdict> {
                 reason: ReportReason::Changed,
                 observed_at: v.window_end_ms,
                 failing_since: Some(v.window_start_ms),
+                last_alive_at: None,
                 consecutive_failures: 0,
                 last_failure: None,
             },

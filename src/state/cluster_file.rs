@@ -93,9 +93,10 @@ pub struct Settings {
     /// writes that are lost, as with MHA).
     pub lease_ttl_ms: u64,
     /// `MASTER_HEARTBEAT_PERIOD` (ms) the leader keeps on every replica of the master: a
-    /// replica whose stream (events and heartbeats) stood still for three periods confirms a
-    /// silent master within seconds, where its IO thread would wait `slave_net_timeout`
-    /// (60 s by default) for a frozen or cut-off host. 0 leaves the replicas' own setting.
+    /// replica whose stream (events and heartbeats) stood still for three periods (at least
+    /// 500 ms) confirms a silent master within a second, where its IO thread would wait
+    /// `slave_net_timeout` (60 s by default) for a frozen or cut-off host. 0 leaves the
+    /// replicas' own setting.
     pub heartbeat_period_ms: u64,
 }
 
@@ -113,7 +114,7 @@ impl Default for Settings {
             shutdown_script: None,
             report_script: None,
             lease_ttl_ms: 2000,
-            heartbeat_period_ms: 500,
+            heartbeat_period_ms: 250,
         }
     }
 }

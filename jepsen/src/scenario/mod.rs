@@ -47,6 +47,9 @@ pub enum Fault {
     RestartAllManagers,
     /// SIGKILL the master, wait for a failover to start, then SIGKILL the manager leader.
     KillLeaderMidFailover,
+    /// SIGSTOP the master's mariadbd and its host's agent (a frozen host: connections stay
+    /// open, nothing answers) until after the promotion, then SIGCONT both.
+    FreezeMasterHost,
 }
 
 impl Fault {
@@ -70,6 +73,7 @@ impl Fault {
             Fault::OneWayLeaderToFollower => "one-way-leader-to-follower",
             Fault::RestartAllManagers => "restart-all-managers",
             Fault::KillLeaderMidFailover => "kill-leader-mid-failover",
+            Fault::FreezeMasterHost => "freeze-master-host",
         }
     }
 
@@ -82,6 +86,11 @@ impl Fault {
             | Fault::PauseMasterLong
             | Fault::PartitionMasterFromAll
             | Fault::KillLeaderMidFailover => Duration::from_millis(rng.random_range(8000..10000)),
+            // Past the promotion (about 4 s with MariaDB's defaults) but shorter than the
+            // sandbox's rpl_semi_sync_master_timeout (5 s): the semi-sync profile's promise
+            // does not cover a commit already waiting when the host froze, once the freeze
+            // outlasts that timeout (see check-repl's safety profile).
+            Fault::FreezeMasterHost => Duration::from_millis(rng.random_range(4500..4900)),
             // Longer than the detection window: a false failover would have time to happen.
             Fault::IsolateMasterFromManagers | Fault::IsolateMasterFromMinority => {
                 Duration::from_millis(rng.random_range(4000..6000))
@@ -269,6 +278,19 @@ pub const SCENARIOS: &[Scenario] = &[
         "the master cut off from managers and replicas: fail over, at most one writable master",
         &[Fault::PartitionMasterFromAll],
     ),
+    failover(
+        "master-host-freeze-failover",
+        "SIGSTOP the master's mariadbd and agent past the promotion, then resume: semi-sync AFTER_SYNC, no acknowledged write lost, none acknowledged by the old master once the new one served",
+        &[Fault::FreezeMasterHost],
+    ),
+    Scenario {
+        semi_sync: false,
+        ..failover(
+            "master-host-freeze-async-failover",
+            "the same with asynchronous replicas: writes may be lost, none invoked after the new master served is acknowledged by the old one",
+            &[Fault::FreezeMasterHost],
+        )
+    },
     failover(
         "leader-kill-mid-failover",
         "SIGKILL the master, then the manager leader once the failover started: it completes once",
