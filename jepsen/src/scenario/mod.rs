@@ -279,19 +279,6 @@ pub const SCENARIOS: &[Scenario] = &[
         &[Fault::PartitionMasterFromAll],
     ),
     failover(
-        "master-host-freeze-failover",
-        "SIGSTOP the master's mariadbd and agent past the promotion, then resume: semi-sync AFTER_SYNC, no acknowledged write lost, none acknowledged by the old master once the new one served",
-        &[Fault::FreezeMasterHost],
-    ),
-    Scenario {
-        semi_sync: false,
-        ..failover(
-            "master-host-freeze-async-failover",
-            "the same with asynchronous replicas: writes may be lost, none invoked after the new master served is acknowledged by the old one",
-            &[Fault::FreezeMasterHost],
-        )
-    },
-    failover(
         "leader-kill-mid-failover",
         "SIGKILL the master, then the manager leader once the failover started: it completes once",
         &[Fault::KillLeaderMidFailover],
