@@ -19,11 +19,11 @@
 //! Assumption (the same as the lease's): a manager that reported the master dead does not
 //! see it alive again and renew between its last report and the failover's start reaching
 //! it (it stops renewing once it has applied the start, see `run_renewals`).
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::monitor::{Millis, Verdict};
-use super::quorum::{ManagerId, ManagerVerdict};
+use super::quorum::{ManagerId, ManagerVerdict, latest_per_voter};
 use super::renew::lease_wait;
 
 /// One manager's stop, on the deciding manager's clock.
@@ -46,15 +46,7 @@ pub fn majority_stopped(
     read_at: Millis,
     max_clock_skew: Duration,
 ) -> Option<Vec<Stop>> {
-    let mut latest: BTreeMap<ManagerId, &ManagerVerdict> = BTreeMap::new();
-    for v in verdicts.iter().filter(|v| voters.contains(&v.manager)) {
-        match latest.get(&v.manager) {
-            Some(cur) if cur.report.observed_at >= v.report.observed_at => {}
-            _ => {
-                latest.insert(v.manager, v);
-            }
-        }
-    }
+    let latest = latest_per_voter(voters, verdicts);
     let skew = u64::try_from(max_clock_skew.as_millis()).unwrap_or(u64::MAX);
     let mut stops: Vec<Stop> = latest
         .values()

@@ -206,16 +206,7 @@ pub fn decide(
     now: Millis,
     replicas: &[ReplicaEvidence],
 ) -> Decision {
-    // The latest verdict per voter (by observation time) is the one that counts.
-    let mut latest: BTreeMap<ManagerId, &ManagerVerdict> = BTreeMap::new();
-    for v in verdicts.iter().filter(|v| voters.contains(&v.manager)) {
-        match latest.get(&v.manager) {
-            Some(cur) if cur.report.observed_at >= v.report.observed_at => {}
-            _ => {
-                latest.insert(v.manager, v);
-            }
-        }
-    }
+    let latest = latest_per_voter(voters, verdicts);
     let (mut dead_votes, mut stale, mut other_epoch) = (Vec::new(), Vec::new(), Vec::new());
     for (id, v) in &latest {
         if v.report.verdict != Verdict::Dead {
@@ -272,6 +263,23 @@ pub fn decide(
         supporters: dead_votes,
         confirming_replicas: confirming,
     }
+}
+
+/// The latest verdict of each voter (by observation time): the one that counts.
+pub(crate) fn latest_per_voter<'a>(
+    voters: &BTreeSet<ManagerId>,
+    verdicts: &'a [ManagerVerdict],
+) -> BTreeMap<ManagerId, &'a ManagerVerdict> {
+    let mut latest: BTreeMap<ManagerId, &ManagerVerdict> = BTreeMap::new();
+    for v in verdicts.iter().filter(|v| voters.contains(&v.manager)) {
+        match latest.get(&v.manager) {
+            Some(cur) if cur.report.observed_at >= v.report.observed_at => {}
+            _ => {
+                latest.insert(v.manager, v);
+            }
+        }
+    }
+    latest
 }
 
 fn is_fresh(cfg: &QuorumConfig, observed_at: Millis, now: Millis) -> bool {

@@ -39,7 +39,8 @@ pub fn lease_lapsed_at(
     from_verdicts.min(whole_lease)
 }
 
-fn journaled_verdicts(c: &ClusterRecord, master: &str) -> Vec<ManagerVerdict> {
+/// The managers' latest journaled verdicts about `master`, as the detection rules read them.
+pub fn journaled_verdicts(c: &ClusterRecord, master: &str) -> Vec<ManagerVerdict> {
     let Some(by_manager) = c.verdicts.get(master) else {
         return Vec::new();
     };

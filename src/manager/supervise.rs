@@ -20,8 +20,8 @@ use crate::api::client::AdminClient;
 use crate::api::server::now_ms;
 use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType, Secret};
 use crate::detect::{
-    Decision, ManagerVerdict, MonitorConfig, QuorumConfig, ReportReason, SystemClock, Verdict,
-    VerdictReport, decide, probe_replicas, run_monitor_renewing,
+    Decision, ManagerVerdict, MonitorConfig, QuorumConfig, SystemClock, Verdict, VerdictReport,
+    decide, probe_replicas, run_monitor_renewing,
 };
 use crate::failover::ReplicationAccount;
 use crate::failover::engine::{Journal, Progress, run_failover};
@@ -525,29 +525,7 @@ fn to_state_verdict(v: Verdict) -> crate::state::Verdict {
 
 /// The managers' latest verdicts about `master`, as the quorum rule reads them.
 fn manager_verdicts(c: &ClusterRecord, master: &str) -> Vec<ManagerVerdict> {
-    let Some(by_manager) = c.verdicts.get(master) else {
-        return Vec::new();
-    };
-    by_manager
-        .iter()
-        .map(|(id, v)| ManagerVerdict {
-            manager: *id,
-            master_epoch: v.master_epoch,
-            report: VerdictReport {
-                verdict: match v.verdict {
-                    crate::state::Verdict::Alive => Verdict::Alive,
-                    crate::state::Verdict::Suspect => Verdict::Suspect,
-                    crate::state::Verdict::Dead => Verdict::Dead,
-                },
-                reason: ReportReason::Changed,
-                observed_at: v.window_end_ms,
-                failing_since: Some(v.window_start_ms),
-                last_alive_at: None,
-                consecutive_failures: 0,
-                last_failure: None,
-            },
-        })
-        .collect()
+    crate::failover::lease_lapse::journaled_verdicts(c, master)
 }
 
 pub fn monitor_config(spec: &ClusterSpec) -> MonitorConfig {
