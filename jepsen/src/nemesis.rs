@@ -245,6 +245,7 @@ impl Nemesis<'_> {
             Fault::PauseMasterBriefly | Fault::PauseMasterLong => {
                 self.pause_db(fault, master, hold).await?
             }
+            Fault::FreezeMasterHost => self.freeze_host(fault, master, hold).await?,
             Fault::PartitionReplicaFromMaster => {
                 let node = self.sb.node(replica)?.name.clone();
                 let cuts = self.faults.cut(&node, master_node.ip);
@@ -414,6 +415,42 @@ impl Nemesis<'_> {
                 ),
             }
         }
+        Ok(())
+    }
+
+    /// SIGSTOP a database and its host's agent together, SIGCONT both after `hold`.
+    async fn freeze_host(&self, fault: Fault, index: usize, hold: Duration) -> Result<()> {
+        let name = self.sb.node(index)?.name.clone();
+        let (Some(db), Some(agent)) = (self.sb.pid(index)?, self.system.agents.pid(&name)) else {
+            record(
+                self.rec,
+                fault,
+                NemesisAction::Start,
+                NemesisOutcome::Skipped,
+                format!("{name} or its agent is not running"),
+            );
+            return Ok(());
+        };
+        let agent = i32::try_from(agent)?;
+        signal(db, libc::SIGSTOP);
+        signal(agent, libc::SIGSTOP);
+        record(
+            self.rec,
+            fault,
+            NemesisAction::Start,
+            NemesisOutcome::Installed,
+            format!("SIGSTOP {name} (pid {db}) and its agent (pid {agent})"),
+        );
+        tokio::time::sleep(hold).await;
+        signal(db, libc::SIGCONT);
+        signal(agent, libc::SIGCONT);
+        record(
+            self.rec,
+            fault,
+            NemesisAction::Stop,
+            NemesisOutcome::Installed,
+            format!("SIGCONT {name} and its agent"),
+        );
         Ok(())
     }
 

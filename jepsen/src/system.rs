@@ -31,6 +31,16 @@ pub struct Agents {
     procs: Vec<(String, Child)>,
 }
 
+impl Agents {
+    /// The process id of node `name`'s agent (to pause it with the host).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.procs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.id())
+    }
+}
+
 impl Drop for Agents {
     fn drop(&mut self) {
         for (_, child) in &mut self.procs {

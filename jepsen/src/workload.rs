@@ -39,6 +39,25 @@ pub const TABLE: &str = "CREATE TABLE IF NOT EXISTS jepsen.writes (id BIGINT UNS
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 const WRITE_TIMEOUT: Duration = Duration::from_millis(2000);
 
+/// How often a client waiting on a master checks whether the directory still names it.
+const DIRECTORY_POLL: Duration = Duration::from_millis(20);
+
+/// Resolves once `directory` names another master than `target` (a client library told of a
+/// failover drops what it was waiting for on the old master, as a proxy does: a frozen or
+/// cut-off old master would otherwise hold the client until its own timeouts).
+async fn master_moved<D: MasterDirectory>(directory: &D, target: &Target) {
+    loop {
+        tokio::time::sleep(DIRECTORY_POLL).await;
+        if directory
+            .current()
+            .await
+            .is_some_and(|now| now.node != target.node || now.epoch != target.epoch)
+        {
+            return;
+        }
+    }
+}
+
 /// Server errors after which the statement certainly did not commit.
 fn certainly_not_committed(code: u16) -> bool {
     matches!(
@@ -65,9 +84,13 @@ pub async fn client<D: MasterDirectory>(
             continue;
         };
         if conn.as_ref().is_none_or(|(t, _)| *t != target) {
-            conn = match tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(target.opts.clone())).await
-            {
-                Ok(Ok(c)) => Some((target.clone(), c)),
+            let connect = tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(target.opts.clone()));
+            let connected = tokio::select! {
+                c = connect => c.ok(),
+                () = master_moved(&*directory, &target) => None,
+            };
+            conn = match connected {
+                Some(Ok(c)) => Some((target.clone(), c)),
                 _ => {
                     // Nothing was invoked: a failed connect is not an operation.
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -89,7 +112,11 @@ pub async fn client<D: MasterDirectory>(
             "INSERT INTO jepsen.writes (id, process, epoch) VALUES (?, ?, ?)",
             (id, process, target.epoch),
         );
-        match tokio::time::timeout(WRITE_TIMEOUT, insert).await {
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(WRITE_TIMEOUT, insert) => r.map_err(|_| format!("no answer within {WRITE_TIMEOUT:?}")),
+            () = master_moved(&*directory, &target) => Err("abandoned: the directory names a new master".to_string()),
+        };
+        match outcome {
             Ok(Ok(())) => rec.record(Event::Ok {
                 process,
                 id,
@@ -111,11 +138,11 @@ pub async fn client<D: MasterDirectory>(
                 });
                 conn = None;
             }
-            Err(_) => {
+            Err(why) => {
                 rec.record(Event::Info {
                     process,
                     id,
-                    error: format!("no answer within {WRITE_TIMEOUT:?}"),
+                    error: why,
                 });
                 conn = None;
             }

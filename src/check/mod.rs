@@ -11,6 +11,7 @@ use crate::db::{GtidSet, ReplicaStatus};
 
 pub mod collect;
 pub mod nodes;
+pub mod profile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -97,7 +97,12 @@ pub async fn run(args: CheckReplArgs) -> CliResult {
     .map_err(|e| CliError::usage(anyhow::anyhow!("admin password: {e}")))?;
     let observed = observe_cluster(&spec, &password).await;
     let master = find_master(&observed, recorded_master);
-    let findings = check_all(&observed, master.as_deref());
+    let mut findings = check_all(&observed, master.as_deref());
+    findings.extend(crate::check::profile::check_profile(
+        &observed,
+        master.as_deref(),
+        &spec.settings,
+    ));
     report(&spec.name, master.as_deref(), &findings, args.json)
 }
 

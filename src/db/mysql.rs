@@ -278,7 +278,9 @@ impl DbServer for MysqlServer {
         let rows = self
             .rows(&self.dialect().await?.show_replica_status())
             .await?;
-        Ok(rows.first().map(ReplicaStatus::parse).transpose()?)
+        Ok(default_connection_row(&rows)
+            .map(ReplicaStatus::parse)
+            .transpose()?)
     }
 
     async fn master_status(&self) -> Result<Option<MasterStatus>, DbError> {
@@ -345,6 +347,17 @@ impl DbServer for MysqlServer {
             }
         }
         Ok(killed)
+    }
+}
+
+/// MariaDB's `SHOW ALL SLAVES STATUS` lists every named connection: the default (unnamed)
+/// one is what `SHOW SLAVE STATUS` shows. Other servers return at most one row.
+fn default_connection_row(rows: &[RowMap]) -> Option<&RowMap> {
+    match rows.first()?.get(&["Connection_name"]) {
+        None => rows.first(),
+        Some(_) => rows
+            .iter()
+            .find(|r| r.get(&["Connection_name"]).is_some_and(str::is_empty)),
     }
 }
 

@@ -172,8 +172,28 @@ impl Dialect {
         }
     }
 
+    /// MariaDB: `SHOW ALL SLAVES STATUS`, the only form with the heartbeat counters
+    /// (`Slave_received_heartbeats`, `Slave_heartbeat_period`); one row per connection, pick
+    /// the default one with [`default_connection_row`](super::mysql).
     pub fn show_replica_status(&self) -> Statement {
+        if self.version.is_mariadb() {
+            return Statement::new("SHOW ALL SLAVES STATUS");
+        }
         Statement::new(format!("SHOW {} STATUS", self.replica_word()))
+    }
+
+    /// Sets only the heartbeat period of the current source. MariaDB 10.11 refuses any
+    /// `CHANGE MASTER` while either replication thread runs (error 1198): stop both first.
+    pub fn set_heartbeat_period(&self, period: std::time::Duration) -> Statement {
+        let (head, prefix) = if self.version.uses_change_replication_source() {
+            ("CHANGE REPLICATION SOURCE TO", "SOURCE")
+        } else {
+            ("CHANGE MASTER TO", "MASTER")
+        };
+        Statement::new(format!(
+            "{head} {prefix}_HEARTBEAT_PERIOD={:.3}",
+            period.as_secs_f64()
+        ))
     }
 
     pub fn show_master_status(&self) -> Statement {

@@ -33,17 +33,32 @@ fn quote_escapes_what_could_break_out_of_a_literal() {
 }
 
 #[test]
+fn heartbeat_period_alone_per_version() {
+    let period = Duration::from_millis(500);
+    assert_eq!(
+        dialect("10.11.6-MariaDB")
+            .set_heartbeat_period(period)
+            .sql(),
+        "CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=0.500"
+    );
+    assert_eq!(
+        dialect("8.4.0").set_heartbeat_period(period).sql(),
+        "CHANGE REPLICATION SOURCE TO SOURCE_HEARTBEAT_PERIOD=0.500"
+    );
+}
+
+#[test]
 fn replica_statements_per_version() {
     for (v, status, stop_io, reset) in [
         (
             "10.11.6-MariaDB",
-            "SHOW SLAVE STATUS",
+            "SHOW ALL SLAVES STATUS",
             "STOP SLAVE IO_THREAD",
             "RESET SLAVE ALL",
         ),
         (
             "11.4.2-MariaDB",
-            "SHOW SLAVE STATUS",
+            "SHOW ALL SLAVES STATUS",
             "STOP SLAVE IO_THREAD",
             "RESET SLAVE ALL",
         ),

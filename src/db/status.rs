@@ -164,6 +164,14 @@ pub struct ReplicaStatus {
     pub using_gtid: Option<String>,
     /// MariaDB `Gtid_IO_Pos`: what the IO thread has received.
     pub gtid_io_pos: Option<MariaGtidPos>,
+    /// MariaDB `Slave_received_heartbeats` (`SHOW ALL SLAVES STATUS` only): heartbeats the IO
+    /// thread received from the source since the last `CHANGE MASTER`.
+    #[serde(default)]
+    pub received_heartbeats: Option<u64>,
+    /// MariaDB `Slave_heartbeat_period` in milliseconds (`SHOW ALL SLAVES STATUS` only): the
+    /// source sends a heartbeat after this long without events; 0 = none.
+    #[serde(default)]
+    pub heartbeat_period_ms: Option<u64>,
 }
 
 impl ReplicaStatus {
@@ -223,6 +231,11 @@ impl ReplicaStatus {
             auto_position: row.get(&["Auto_Position"]) == Some("1"),
             using_gtid: row.get(&["Using_Gtid"]).map(str::to_string),
             gtid_io_pos,
+            received_heartbeats: row.number(&["Slave_received_heartbeats"])?,
+            heartbeat_period_ms: row
+                .get(&["Slave_heartbeat_period"])
+                .map(|v| parse_seconds_as_ms("Slave_heartbeat_period", v))
+                .transpose()?,
         })
     }
 
@@ -249,6 +262,20 @@ impl ReplicaStatus {
     pub fn relay_fully_applied(&self) -> bool {
         self.read == self.exec
     }
+}
+
+/// `"0.500"` (seconds with a fraction, as MariaDB prints periods) → 500.
+fn parse_seconds_as_ms(column: &str, v: &str) -> Result<u64, StatusError> {
+    let bad = || StatusError::BadValue {
+        column: column.to_string(),
+        value: v.to_string(),
+    };
+    let secs: f64 = v.trim().parse().map_err(|_| bad())?;
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(bad());
+    }
+    // Bounded above, so the cast cannot truncate.
+    Ok((secs * 1000.0).round() as u64)
 }
 
 /// `SHOW MASTER STATUS` / `SHOW BINARY LOG STATUS`.

@@ -92,6 +92,37 @@ fn mariadb_slave_status_is_parsed_by_column_name() {
     assert!(s.replicates_from("127.0.31.10", 3306));
 }
 
+/// `SHOW ALL SLAVES STATUS` on MariaDB 10.11 adds the heartbeat columns (observed on
+/// 10.11: `Slave_received_heartbeats: 3`, `Slave_heartbeat_period: 0.500`).
+#[test]
+fn mariadb_all_slaves_status_carries_the_heartbeat_counters() {
+    let plain = ReplicaStatus::parse(&mariadb_slave_status()).expect("parses");
+    assert_eq!(
+        (plain.received_heartbeats, plain.heartbeat_period_ms),
+        (None, None)
+    );
+    let mut pairs: Vec<(String, Option<String>)> = mariadb_slave_status().0.into_iter().collect();
+    pairs.push(("Connection_name".into(), Some(String::new())));
+    pairs.push(("Slave_received_heartbeats".into(), Some("3".into())));
+    pairs.push(("Slave_heartbeat_period".into(), Some("0.500".into())));
+    let s = ReplicaStatus::parse(&RowMap::from_pairs(pairs.clone())).expect("parses");
+    assert_eq!(
+        (s.received_heartbeats, s.heartbeat_period_ms),
+        (Some(3), Some(500))
+    );
+    let last = pairs.len() - 1;
+    for bad in ["-1", "x", "NaN"] {
+        pairs[last].1 = Some(bad.into());
+        assert!(
+            matches!(
+                ReplicaStatus::parse(&RowMap::from_pairs(pairs.clone())),
+                Err(StatusError::BadValue { .. })
+            ),
+            "{bad}"
+        );
+    }
+}
+
 #[test]
 fn mysql84_replica_status_uses_the_new_column_names() {
     let s = ReplicaStatus::parse(&mysql84_replica_status()).expect("parses");

@@ -9,6 +9,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use super::monitor::{Millis, Monitor, MonitorConfig, MonitorConfigError, VerdictReport};
 use super::quorum::{ReplicaEvidence, ReplicaView};
+use super::silence::ReceiveProgress;
 use crate::db::{DbServer, FailureKind, PingOutcome};
 
 /// Wall-clock milliseconds; verdicts carry them so other managers can judge freshness.
@@ -105,11 +106,17 @@ pub async fn probe_replicas<S: DbServer>(
                 replicates_from_master: status.replicates_from(master_host, master_port),
                 io_thread: status.io_thread,
                 last_io_errno: status.last_io_errno,
+                progress: ReceiveProgress::of(&status),
+                heartbeat_period_ms: status.heartbeat_period_ms,
+                silent_for_ms: None,
             },
             Ok(Ok(None)) => ReplicaView::Reachable {
                 replicates_from_master: false,
                 io_thread: crate::db::IoThread::No,
                 last_io_errno: 0,
+                progress: None,
+                heartbeat_period_ms: None,
+                silent_for_ms: None,
             },
             Ok(Err(_)) | Err(_) => ReplicaView::Unreachable,
         };

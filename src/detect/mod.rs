@@ -3,6 +3,8 @@
 //! - [`monitor`]: one manager's per-master state machine (ping outcomes → verdict changes).
 //! - [`quorum`]: the majority-of-managers rule plus replica confirmation.
 //! - [`driver`]: the monitor loop over a [`crate::db::DbServer`] and the replica probe.
+//! - [`silence`]: how long each replica's stream (events and heartbeats) has stood still.
+//! - [`lease_bound`]: when the old master's lease surely lapsed, from the verdicts.
 //! - [`renew`]: lease renewals to the master host's agent after each successful check (the
 //!   agent self-fences the master when a majority of managers stops renewing).
 //!
@@ -13,13 +15,16 @@
 //! `MasterDead` starts the failover. Validate configs with [`MonitorConfig::validate`] and
 //! [`QuorumConfig::validate`].
 pub mod driver;
+pub mod lease_bound;
 pub mod monitor;
 pub mod quorum;
 pub mod renew;
+pub mod silence;
 
 pub use driver::{Clock, SystemClock, probe_replicas, run_monitor, run_monitor_renewing};
 pub use monitor::{Millis, Monitor, MonitorConfig, ReportReason, Verdict, VerdictReport};
 pub use quorum::{
     Decision, ManagerId, ManagerVerdict, QuorumConfig, QuorumConfigError, Refusal, ReplicaEvidence,
-    ReplicaView, decide,
+    ReplicaView, decide, note_silence,
 };
+pub use silence::{ReceiveProgress, SilenceTracker};

@@ -122,6 +122,11 @@ pub struct VerdictReport {
     pub observed_at: Millis,
     /// Start of the current failure streak (the window the manager saw failing).
     pub failing_since: Option<Millis>,
+    /// When the last check that found the master alive finished (`None`: none since this
+    /// monitor started). A manager renews the master's lease only right after such a check,
+    /// so none of its renewals is later than this plus the renewal timeout.
+    #[serde(default)]
+    pub last_alive_at: Option<Millis>,
     pub consecutive_failures: u32,
     pub last_failure: Option<FailureKind>,
 }
@@ -135,6 +140,7 @@ pub struct Monitor {
     last_failure: Option<FailureKind>,
     last_observation: Option<Millis>,
     last_report: Option<Millis>,
+    last_alive: Option<Millis>,
 }
 
 impl Monitor {
@@ -147,6 +153,7 @@ impl Monitor {
             last_failure: None,
             last_observation: None,
             last_report: None,
+            last_alive: None,
         }
     }
 
@@ -179,6 +186,7 @@ impl Monitor {
                 self.consecutive_failures = 0;
                 self.failing_since = None;
                 self.last_failure = None;
+                self.last_alive = Some(at);
             }
             PingOutcome::Failed(kind) => {
                 if gap_too_long || self.consecutive_failures == 0 {
@@ -212,6 +220,7 @@ impl Monitor {
             reason,
             observed_at: at,
             failing_since: self.failing_since,
+            last_alive_at: self.last_alive,
             consecutive_failures: self.consecutive_failures,
             last_failure: self.last_failure.clone(),
         })
@@ -404,5 +413,21 @@ mod tests {
         };
         assert!(bad.validate().is_err());
         assert!(MonitorConfig::default().check_timeout() < MonitorConfig::default().interval);
+    }
+
+    #[test]
+    fn a_dead_verdict_names_the_last_check_that_saw_the_master_alive() {
+        let mut m = monitor();
+        assert!(m.observe(1000, &PingOutcome::Alive).is_some());
+        assert!(m.observe(1250, &PingOutcome::Alive).is_none());
+        let suspect = m.observe(1500, &FAIL).expect("suspect");
+        assert_eq!(
+            (suspect.failing_since, suspect.last_alive_at),
+            (Some(1500), Some(1250))
+        );
+        m.observe(1600, &FAIL);
+        let dead = m.observe(1700, &FAIL).expect("dead");
+        assert_eq!(dead.verdict, Verdict::Dead);
+        assert_eq!(dead.last_alive_at, Some(1250));
     }
 }

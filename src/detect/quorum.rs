@@ -6,13 +6,18 @@
 //!   stalled (paused, partitioned from the Raft cluster) stops being fresh.
 //! - Replica confirmation (orchestrator's `DeadMaster`): every reachable replica of the
 //!   master must report that it is not receiving from it; unreachable replicas neither
-//!   confirm nor refute. Can be turned off.
+//!   confirm nor refute. Can be turned off. A replica confirms when its IO thread gave up,
+//!   or, while the IO thread still looks connected (a frozen or cut-off host sends no reset
+//!   and `slave_net_timeout` is 60 s by default), when neither its received position nor
+//!   its heartbeat counter moved for more than `silent_heartbeats` of its heartbeat periods
+//!   ([`super::silence`]). A replica whose stream moved refutes.
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::monitor::{Millis, MonitorConfig, Verdict, VerdictReport, millis};
+use super::silence::{ReceiveProgress, SilenceTracker};
 use crate::db::IoThread;
 
 pub type ManagerId = u64;
@@ -26,6 +31,21 @@ pub struct QuorumConfig {
     pub max_clock_skew: Duration,
     /// Require the replicas' confirmation (default on).
     pub replica_confirmation: bool,
+    /// A connected replica confirms once its stream (events and heartbeats) stayed still for
+    /// more than this many of its heartbeat periods...
+    #[serde(default = "default_silent_heartbeats")]
+    pub silent_heartbeats: u32,
+    /// ...and never for less than this (a tiny period must not turn a hiccup into a verdict).
+    #[serde(default = "default_silence_floor")]
+    pub silence_floor: Duration,
+}
+
+fn default_silent_heartbeats() -> u32 {
+    3
+}
+
+fn default_silence_floor() -> Duration {
+    Duration::from_millis(500)
 }
 
 impl Default for QuorumConfig {
@@ -34,6 +54,8 @@ impl Default for QuorumConfig {
             freshness: Duration::from_millis(2500),
             max_clock_skew: Duration::from_millis(500),
             replica_confirmation: true,
+            silent_heartbeats: default_silent_heartbeats(),
+            silence_floor: default_silence_floor(),
         }
     }
 }
@@ -84,7 +106,60 @@ pub enum ReplicaView {
         replicates_from_master: bool,
         io_thread: IoThread,
         last_io_errno: u32,
+        /// What it has received (`None`: the server shows no heartbeat counter).
+        #[serde(default)]
+        progress: Option<ReceiveProgress>,
+        /// Its `Slave_heartbeat_period` in ms (0: the master sends no heartbeats).
+        #[serde(default)]
+        heartbeat_period_ms: Option<u64>,
+        /// How long `progress` has not moved, by the deciding manager's samples
+        /// ([`note_silence`]); `None` until sampled.
+        #[serde(default)]
+        silent_for_ms: Option<Millis>,
     },
+}
+
+impl ReplicaView {
+    /// A connected IO thread whose stream stayed still long enough to count as silence.
+    fn stream_silent(&self, cfg: &QuorumConfig) -> bool {
+        let ReplicaView::Reachable {
+            heartbeat_period_ms: Some(period),
+            silent_for_ms: Some(silent),
+            ..
+        } = self
+        else {
+            return false;
+        };
+        if *period == 0 {
+            return false;
+        }
+        let needed = period
+            .saturating_mul(u64::from(cfg.silent_heartbeats))
+            .max(millis(cfg.silence_floor));
+        *silent > needed
+    }
+}
+
+/// Records the progress of every reachable replica of the master in `tracker` (sampled at
+/// `at`, the deciding manager's monotonic ms) and fills in how long it has stayed still.
+/// Replicas that could not be asked, or replicate from elsewhere, are forgotten.
+pub fn note_silence(
+    tracker: &mut SilenceTracker,
+    evidence: &mut [ReplicaEvidence],
+    at: Millis,
+    max_gap: Millis,
+) {
+    for e in evidence {
+        match &mut e.view {
+            ReplicaView::Reachable {
+                replicates_from_master: true,
+                progress: Some(p),
+                silent_for_ms,
+                ..
+            } => *silent_for_ms = Some(tracker.observe(&e.replica, p.clone(), at, max_gap)),
+            _ => tracker.forget(&e.replica),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,16 +206,7 @@ pub fn decide(
     now: Millis,
     replicas: &[ReplicaEvidence],
 ) -> Decision {
-    // The latest verdict per voter (by observation time) is the one that counts.
-    let mut latest: BTreeMap<ManagerId, &ManagerVerdict> = BTreeMap::new();
-    for v in verdicts.iter().filter(|v| voters.contains(&v.manager)) {
-        match latest.get(&v.manager) {
-            Some(cur) if cur.report.observed_at >= v.report.observed_at => {}
-            _ => {
-                latest.insert(v.manager, v);
-            }
-        }
-    }
+    let latest = latest_per_voter(voters, verdicts);
     let (mut dead_votes, mut stale, mut other_epoch) = (Vec::new(), Vec::new(), Vec::new());
     for (id, v) in &latest {
         if v.report.verdict != Verdict::Dead {
@@ -178,7 +244,7 @@ pub fn decide(
             ..
         } = &r.view
         {
-            if *io_thread == IoThread::Yes {
+            if *io_thread == IoThread::Yes && !r.view.stream_silent(cfg) {
                 receiving.push(r.replica.clone());
             } else {
                 confirming.push(r.replica.clone());
@@ -197,6 +263,23 @@ pub fn decide(
         supporters: dead_votes,
         confirming_replicas: confirming,
     }
+}
+
+/// The latest verdict of each voter (by observation time): the one that counts.
+pub(crate) fn latest_per_voter<'a>(
+    voters: &BTreeSet<ManagerId>,
+    verdicts: &'a [ManagerVerdict],
+) -> BTreeMap<ManagerId, &'a ManagerVerdict> {
+    let mut latest: BTreeMap<ManagerId, &ManagerVerdict> = BTreeMap::new();
+    for v in verdicts.iter().filter(|v| voters.contains(&v.manager)) {
+        match latest.get(&v.manager) {
+            Some(cur) if cur.report.observed_at >= v.report.observed_at => {}
+            _ => {
+                latest.insert(v.manager, v);
+            }
+        }
+    }
+    latest
 }
 
 fn is_fresh(cfg: &QuorumConfig, observed_at: Millis, now: Millis) -> bool {

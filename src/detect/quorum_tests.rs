@@ -17,6 +17,7 @@ fn verdict(manager: ManagerId, verdict: Verdict, observed_at: Millis) -> Manager
             reason: ReportReason::Changed,
             observed_at,
             failing_since: None,
+            last_alive_at: None,
             consecutive_failures: 3,
             last_failure: None,
         },
@@ -30,7 +31,34 @@ fn replica(name: &str, io: IoThread) -> ReplicaEvidence {
             replicates_from_master: true,
             io_thread: io,
             last_io_errno: 2003,
+            progress: None,
+            heartbeat_period_ms: None,
+            silent_for_ms: None,
         },
+    }
+}
+
+/// A replica whose IO thread still looks connected, heartbeats every `period` ms, and whose
+/// stream has stood still for `silent` ms.
+fn connected(name: &str, period: u64, silent: Millis) -> ReplicaEvidence {
+    ReplicaEvidence {
+        replica: name.into(),
+        view: ReplicaView::Reachable {
+            replicates_from_master: true,
+            io_thread: IoThread::Yes,
+            last_io_errno: 0,
+            progress: Some(progress(100, 7)),
+            heartbeat_period_ms: Some(period),
+            silent_for_ms: Some(silent),
+        },
+    }
+}
+
+fn progress(pos: u64, heartbeats: u64) -> ReceiveProgress {
+    ReceiveProgress {
+        read: crate::db::BinlogCoord::new("binlog.000001", pos),
+        gtid_io_pos: None,
+        heartbeats,
     }
 }
 
@@ -233,6 +261,9 @@ fn replicas_of_another_source_are_ignored() {
             replicates_from_master: false,
             io_thread: IoThread::Yes,
             last_io_errno: 0,
+            progress: None,
+            heartbeat_period_ms: None,
+            silent_for_ms: None,
         },
     };
     let d = decide3(&verdicts, &[elsewhere, replica("db2", IoThread::No)]);
@@ -278,4 +309,125 @@ fn freshness_must_outlast_the_reaffirmation_period() {
         ..Default::default()
     };
     assert!(short.validate(&monitor).is_err());
+}
+
+fn two_dead() -> [ManagerVerdict; 2] {
+    [
+        verdict(1, Verdict::Dead, NOW),
+        verdict(2, Verdict::Dead, NOW),
+    ]
+}
+
+#[test]
+fn a_connected_replica_whose_stream_stood_still_for_three_periods_confirms() {
+    let d = decide3(
+        &two_dead(),
+        &[connected("db2", 500, 1501), connected("db3", 500, 1600)],
+    );
+    assert_eq!(
+        d,
+        Decision::MasterDead {
+            supporters: vec![1, 2],
+            confirming_replicas: vec!["db2".into(), "db3".into()]
+        }
+    );
+}
+
+#[test]
+fn a_connected_replica_that_heard_from_the_master_recently_refutes() {
+    // 1.5 s is exactly three periods: not more.
+    let d = decide3(
+        &two_dead(),
+        &[connected("db2", 500, 1500), connected("db3", 500, 5000)],
+    );
+    assert_eq!(
+        d,
+        Decision::NotDead(Refusal::ReplicasStillReceiving {
+            replicas: vec!["db2".into()]
+        })
+    );
+    // Sampled once only: no evidence of silence yet.
+    let mut fresh = connected("db2", 500, 0);
+    if let ReplicaView::Reachable { silent_for_ms, .. } = &mut fresh.view {
+        *silent_for_ms = None;
+    }
+    assert!(matches!(
+        decide3(&two_dead(), &[fresh]),
+        Decision::NotDead(Refusal::ReplicasStillReceiving { .. })
+    ));
+}
+
+#[test]
+fn without_heartbeats_silence_proves_nothing() {
+    // Period 0 (heartbeats off) or unknown (no counter on this server): only the IO thread
+    // giving up confirms, however long the stream has been still.
+    for period in [Some(0), None] {
+        let mut r = connected("db2", 0, 600_000);
+        if let ReplicaView::Reachable {
+            heartbeat_period_ms,
+            ..
+        } = &mut r.view
+        {
+            *heartbeat_period_ms = period;
+        }
+        assert!(
+            matches!(
+                decide3(&two_dead(), &[r]),
+                Decision::NotDead(Refusal::ReplicasStillReceiving { .. })
+            ),
+            "{period:?}"
+        );
+    }
+}
+
+#[test]
+fn a_tiny_heartbeat_period_is_held_to_the_silence_floor() {
+    assert!(matches!(
+        decide3(&two_dead(), &[connected("db2", 10, 450)]),
+        Decision::NotDead(Refusal::ReplicasStillReceiving { .. })
+    ));
+    assert!(matches!(
+        decide3(&two_dead(), &[connected("db2", 10, 501)]),
+        Decision::MasterDead { .. }
+    ));
+}
+
+#[test]
+fn silence_is_measured_over_the_deciding_managers_samples() {
+    let mut tracker = SilenceTracker::default();
+    let sample = |pos: u64, hb: u64| {
+        let mut r = connected("db2", 500, 0);
+        if let ReplicaView::Reachable {
+            progress,
+            silent_for_ms,
+            ..
+        } = &mut r.view
+        {
+            *progress = Some(self::progress(pos, hb));
+            *silent_for_ms = None;
+        }
+        vec![r]
+    };
+    let mut at = 50_000;
+    let mut verdicts = Vec::new();
+    // A master that keeps sending heartbeats: never confirmed, however long we sample.
+    for hb in 0..20 {
+        let mut ev = sample(100, hb);
+        note_silence(&mut tracker, &mut ev, at, 1000);
+        verdicts.push(decide3(&two_dead(), &ev));
+        at += 400;
+    }
+    assert!(verdicts.iter().all(|d| matches!(d, Decision::NotDead(_))));
+    // It goes silent: confirmed once the stream stood still for more than 1.5 s.
+    let mut confirmed_after = None;
+    for i in 0..10u64 {
+        let mut ev = sample(100, 19);
+        note_silence(&mut tracker, &mut ev, at + i * 400, 1000);
+        if matches!(decide3(&two_dead(), &ev), Decision::MasterDead { .. }) {
+            confirmed_after = Some(i * 400);
+            break;
+        }
+    }
+    // The last heartbeat (19) was seen at the previous sample, 400 ms before `at`.
+    assert_eq!(confirmed_after, Some(1200));
 }

@@ -3,10 +3,10 @@
 //! 1. `read_only=ON` + kill client sessions over SQL (MHA's way);
 //! 2. the master host's agent fences locally (`Fence` RPC: the same over the local socket,
 //!    SIGKILL of a paused/hung mysqld where allowed; a mysqld not running counts as fenced);
-//! 3. agent unreachable too: wait the lease out ([`lease_wait`]) from the step's start — the
-//!    agent has fenced the master itself by then, because a majority of managers stopped
-//!    renewing before they called it dead. A resuming leader re-runs the step and so waits a
-//!    full lease.
+//! 3. agent unreachable too: wait until the lease surely lapsed ([`lease_lapsed_at`]): counted
+//!    from the last renewal a majority of managers could have sent, bounded by their journaled
+//!    verdicts, and never later than a whole [`lease_wait`](crate::detect::renew::lease_wait) from the step's start — the agent
+//!    has fenced the master itself by then. The agent attempt is cut short at that instant.
 //!
 //! When nothing could be confirmed (no agent, lease off, or the agent may not stop a hung
 //! mysqld), the failover goes on as MHA's does, with a loud warning in the journal and report.
@@ -17,8 +17,8 @@ use tokio::time::{Instant, timeout};
 
 use super::effects::{StepContext, StepOutput};
 use super::env::Env;
+use super::lease_lapse::lease_lapsed_at;
 use crate::db::DbServer;
-use crate::detect::renew::lease_wait;
 
 pub async fn fence_old_master(
     env: &Env,
@@ -27,6 +27,16 @@ pub async fn fence_old_master(
 ) -> anyhow::Result<Option<StepOutput>> {
     let cluster = ctx.cluster;
     let started = Instant::now();
+    let ttl = Duration::from_millis(cluster.spec.settings.lease_ttl_ms);
+    let lapsed = lease_lapsed_at(
+        cluster,
+        name,
+        ctx.failover.epoch,
+        ttl,
+        started,
+        started,
+        crate::api::server::now_ms(),
+    );
     let sql_error = match sql_fence(env, name).await {
         Ok(killed) => {
             // Accounts with READ ONLY ADMIN (MariaDB) write through read_only and killed
@@ -42,14 +52,19 @@ pub async fn fence_old_master(
         }
         Err(e) => e,
     };
-    let ttl = Duration::from_millis(cluster.spec.settings.lease_ttl_ms);
     if !env.agents.contains_key(name) {
         return Ok(Some(warn(
             name,
             &format!("SQL: {sql_error}; no agent (or agent token) configured, so no lease either"),
         )));
     }
-    let limit = FENCE_DEADLINE + env.probe_timeout * 2;
+    // Past the lapse the agent has fenced by itself: asking longer only delays the failover.
+    let until_lapsed = lapsed.saturating_duration_since(Instant::now());
+    let limit = if ttl.is_zero() {
+        FENCE_DEADLINE + env.probe_timeout * 2
+    } else {
+        (FENCE_DEADLINE + env.probe_timeout * 2).min(until_lapsed.max(env.probe_timeout))
+    };
     let agent_error = match agent_fence(env, ctx, name, limit).await {
         Ok(r) if r.confirmed => {
             let what = match r.how.as_str() {
@@ -77,27 +92,31 @@ pub async fn fence_old_master(
             ),
         )));
     }
-    let wait = lease_wait(ttl);
+    let wait = lapsed.saturating_duration_since(started);
     tracing::warn!(
         cluster = %cluster.spec.name,
         "{name} and its agent are unreachable (SQL: {sql_error}; agent: {agent_error}): waiting \
-         out the {:.1} s lease ({:.1} s with renewal and fence bounds) before promoting",
+         out the {:.1} s lease (lapsed {:.1} s after this step started, with renewal and fence \
+         bounds) before promoting",
         ttl.as_secs_f64(),
         wait.as_secs_f64()
     );
-    tokio::time::sleep_until(started + wait).await;
+    tokio::time::sleep_until(lapsed).await;
     // A partition that healed meanwhile: fence through the agent as well (best effort; the
     // managers stop renewing during a failover, so its lease stays lapsed anyway).
-    let after = match agent_fence(env, ctx, name, env.probe_timeout).await {
+    let after = match agent_fence(env, ctx, name, AFTER_LAPSE_ATTEMPT).await {
         Ok(r) if r.confirmed => format!("; then fenced by the agent: {}", r.detail),
         _ => String::new(),
     };
     Ok(Some(StepOutput::Note(format!(
-        "unreachable: waited out the {:.1} s lease ({:.1} s){after}",
+        "unreachable: waited out the {:.1} s lease ({:.1} s in this step){after}",
         ttl.as_secs_f64(),
         wait.as_secs_f64()
     ))))
 }
+
+/// A last, best-effort agent call after the lapse (the lease has fenced the master already).
+const AFTER_LAPSE_ATTEMPT: Duration = Duration::from_millis(150);
 
 /// The agent's Fence call, bounded by `limit`.
 async fn agent_fence(

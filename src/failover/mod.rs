@@ -33,6 +33,7 @@ pub(crate) mod fakes;
 pub mod fence;
 pub mod hooks;
 pub mod input;
+pub mod lease_lapse;
 pub mod observe;
 pub mod operation;
 pub mod plan;

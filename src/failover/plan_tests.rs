@@ -38,6 +38,8 @@ pub(super) fn status(read: BinlogCoord, exec: BinlogCoord) -> ReplicaStatus {
         auto_position: false,
         using_gtid: Some("No".into()),
         gtid_io_pos: None,
+        received_heartbeats: None,
+        heartbeat_period_ms: None,
     }
 }
 

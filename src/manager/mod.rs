@@ -6,10 +6,12 @@
 //! other servers' agents which server is master (their `/replica` checks).
 pub mod config;
 pub mod haproxy;
+pub mod heartbeat;
 pub mod leader_tasks;
 pub mod lease;
 pub mod local;
 pub mod metrics;
+pub mod replica_watch;
 pub mod resolve;
 pub mod route_notes;
 pub mod supervise;
@@ -101,6 +103,7 @@ pub async fn run(
         local_ip,
         work_dir: cfg.data_dir.join("failover"),
         metrics,
+        replica_watch: Default::default(),
     };
     tokio::spawn(route_notes::run(
         handle.clone(),

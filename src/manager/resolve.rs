@@ -71,7 +71,9 @@ pub fn build_env(spec: &ClusterSpec, work_dir: &std::path::Path) -> anyhow::Resu
             user: u.repl_user.clone(),
             password: Secret::new(repl),
             connect_retry_secs: Some(1),
-            heartbeat_period: Some(Duration::from_millis(500)),
+            heartbeat_period: Some(spec.settings.heartbeat_period_ms)
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis),
         },
         work_dir,
         probe_timeout: Duration::from_millis(500),

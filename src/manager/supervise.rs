@@ -23,8 +23,8 @@ use raftmha_node::agent::client::FencingToken;
 
 use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType};
 use crate::detect::{
-    Decision, ManagerVerdict, MonitorConfig, QuorumConfig, ReportReason, SystemClock, Verdict,
-    VerdictReport, decide, probe_replicas, run_monitor_renewing,
+    Decision, ManagerVerdict, MonitorConfig, QuorumConfig, SystemClock, Verdict, VerdictReport,
+    decide, probe_replicas, run_monitor_renewing,
 };
 use crate::failover::engine::run_failover;
 use crate::failover::operation::run_operation;
@@ -114,6 +114,8 @@ pub struct Supervisor {
     pub work_dir: PathBuf,
     /// Check and failover-phase timings for `/metrics`.
     pub metrics: Arc<crate::api::http::EngineMetrics>,
+    /// The replicas' streams between quorum evaluations (silence of a frozen master).
+    pub replica_watch: Arc<super::replica_watch::ReplicaWatch>,
 }
 
 /// The Raft log as the runs' journal, and this manager's leadership.
@@ -216,7 +218,13 @@ impl Supervisor {
                     server,
                     manager: reporter.id,
                     verdict: to_state_verdict(report.verdict),
-                    window_start_ms: report.failing_since.unwrap_or(report.observed_at),
+                    // A failing window opens at the last check that saw the master alive: the
+                    // lease bound (detect::lease_bound) counts from this manager's last renewal.
+                    window_start_ms: report
+                        .last_alive_at
+                        .filter(|_| report.verdict != Verdict::Alive)
+                        .or(report.failing_since)
+                        .unwrap_or(report.observed_at),
                     window_end_ms: report.observed_at,
                     master_epoch: epoch,
                 };
@@ -229,6 +237,7 @@ impl Supervisor {
         let mut tasks = LeaderTasks::default();
         let mut refused: BTreeMap<String, String> = BTreeMap::new();
         let leases = Leases::default();
+        let heartbeats = super::heartbeat::HeartbeatKeeper::default();
         let mut last_unfence: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
         let mut last_fence_sweep = tokio::time::Instant::now();
         loop {
@@ -280,6 +289,7 @@ impl Supervisor {
             }
             if let Some(term) = leading {
                 for (name, c) in &state.clusters {
+                    self.sample_replicas(name, c);
                     if tasks.busy(name) {
                         continue;
                     }
@@ -291,6 +301,12 @@ impl Supervisor {
                         epoch: c.epoch,
                     };
                     if let Some(task) = leases.unfence_task(name, c, &mut last_unfence, token) {
+                        tasks.spawn_for(name, task);
+                        continue;
+                    }
+                    // The same for keeping the replicas' heartbeat period.
+                    let servers = || build_env(&c.spec, &self.work_dir).ok().map(|e| e.servers);
+                    if let Some(task) = heartbeats.tick(c, servers) {
                         tasks.spawn_for(name, task);
                         continue;
                     }
@@ -316,6 +332,34 @@ impl Supervisor {
             let _ = s.send(true);
         }
         tasks.shutdown().await;
+    }
+
+    /// Keeps the leader's record of the replicas' streams current (see [`ReplicaWatch`]).
+    ///
+    /// [`ReplicaWatch`]: super::replica_watch::ReplicaWatch
+    fn sample_replicas(&self, name: &str, c: &ClusterRecord) {
+        let Some(master) = c.master.as_deref() else {
+            return;
+        };
+        let Some(m) = c.spec.servers.iter().find(|s| s.name == master) else {
+            return;
+        };
+        if !c.spec.settings.replica_confirmation {
+            return;
+        }
+        let names: Vec<&str> = c.spec.servers.iter().map(|s| s.name.as_str()).collect();
+        let key = format!("{master}/{}/{names:?}", c.epoch);
+        let replicas = || {
+            let env = build_env(&c.spec, &self.work_dir).ok()?;
+            Some(
+                env.servers
+                    .into_iter()
+                    .filter(|(n, _)| n != master)
+                    .collect(),
+            )
+        };
+        self.replica_watch
+            .sample(name, key, (m.host.clone(), m.port), replicas);
     }
 
     /// What the leader does for one cluster; returns why no failover starts, if the master
@@ -371,7 +415,10 @@ impl Supervisor {
                 .filter(|(n, _)| *n != master)
                 .map(|(n, s)| (n.clone(), s))
                 .collect();
-            probe_replicas(&replicas, &m.host, m.port, monitor.check_timeout()).await
+            let mut evidence =
+                probe_replicas(&replicas, &m.host, m.port, monitor.check_timeout()).await;
+            self.replica_watch.note(name, &mut evidence);
+            evidence
         } else {
             Vec::new()
         };
@@ -537,28 +584,7 @@ fn to_state_verdict(v: Verdict) -> crate::state::Verdict {
 
 /// The managers' latest verdicts about `master`, as the quorum rule reads them.
 fn manager_verdicts(c: &ClusterRecord, master: &str) -> Vec<ManagerVerdict> {
-    let Some(by_manager) = c.verdicts.get(master) else {
-        return Vec::new();
-    };
-    by_manager
-        .iter()
-        .map(|(id, v)| ManagerVerdict {
-            manager: *id,
-            master_epoch: v.master_epoch,
-            report: VerdictReport {
-                verdict: match v.verdict {
-                    crate::state::Verdict::Alive => Verdict::Alive,
-                    crate::state::Verdict::Suspect => Verdict::Suspect,
-                    crate::state::Verdict::Dead => Verdict::Dead,
-                },
-                reason: ReportReason::Changed,
-                observed_at: v.window_end_ms,
-                failing_since: Some(v.window_start_ms),
-                consecutive_failures: 0,
-                last_failure: None,
-            },
-        })
-        .collect()
+    crate::failover::lease_lapse::journaled_verdicts(c, master)
 }
 
 pub fn monitor_config(spec: &ClusterSpec) -> MonitorConfig {
@@ -583,7 +609,7 @@ fn quorum_config(spec: &ClusterSpec, monitor: &MonitorConfig) -> QuorumConfig {
         freshness: d
             .freshness
             .max(monitor.reaffirm_every + monitor.interval * 3),
-        max_clock_skew: d.max_clock_skew,
         replica_confirmation: spec.settings.replica_confirmation,
+        ..d
     }
 }

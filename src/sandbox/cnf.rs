@@ -51,9 +51,9 @@ pub fn render(spec: &SandboxSpec, node: &NodeInfo, as_root: bool) -> String {
     line("performance-schema=OFF".into());
     line("max-connections=200".into());
     line("character-set-server=utf8mb4".into());
-    // A dead master must be noticed by the replicas quickly (DeadMaster confirmation) and a
-    // repointed replica must reconnect quickly.
-    line("slave-net-timeout=4".into());
+    // slave_net_timeout stays at MariaDB's default (60 s), as in production: the managers keep
+    // a short MASTER_HEARTBEAT_PERIOD on the replicas and read a silent master from their
+    // stream (settings.heartbeat_period_ms), not from their IO threads giving up.
     if spec.gtid {
         line("gtid-strict-mode=ON".into());
     }

@@ -92,6 +92,12 @@ pub struct Settings {
     /// before promoting. 0 disables self-fencing (a partitioned old master may then take
     /// writes that are lost, as with MHA).
     pub lease_ttl_ms: u64,
+    /// `MASTER_HEARTBEAT_PERIOD` (ms) the leader keeps on every replica of the master: a
+    /// replica whose stream (events and heartbeats) stood still for three periods (at least
+    /// 500 ms) confirms a silent master within a second, where its IO thread would wait
+    /// `slave_net_timeout` (60 s by default) for a frozen or cut-off host. 0 leaves the
+    /// replicas' own setting.
+    pub heartbeat_period_ms: u64,
 }
 
 impl Default for Settings {
@@ -108,6 +114,7 @@ impl Default for Settings {
             shutdown_script: None,
             report_script: None,
             lease_ttl_ms: 2000,
+            heartbeat_period_ms: 250,
         }
     }
 }
@@ -173,6 +180,12 @@ impl ClusterSpec {
             return Err(invalid(
                 "settings.lease_ttl_ms",
                 "must be 0 (off) or between 500 and 600000 and at least twice ping_interval_ms",
+            ));
+        }
+        if s.heartbeat_period_ms != 0 && !(50..=30_000).contains(&s.heartbeat_period_ms) {
+            return Err(invalid(
+                "settings.heartbeat_period_ms",
+                "must be 0 (leave the replicas' own) or between 50 and 30000",
             ));
         }
         if s.ping_failures == 0 {

@@ -3,8 +3,11 @@
 //! the product's default detection settings unless `--ping-interval-ms` says otherwise.
 //!
 //! Per run: one writer client follows the master through the managers' replicated state (as a
-//! client library would) and inserts every 5 ms; the master's mariadbd is SIGKILLed at t0 (for
-//! `leader-crash`, the manager leader too, as soon as the failover is in the state). From t0:
+//! client library would) and inserts every 5 ms; the master fails at t0 (`--fault`: its
+//! mariadbd SIGKILLed, its host frozen — mysqld and agent SIGSTOPped — or its address cut off
+//! by iptables; for `leader-crash`, the manager leader is killed too, as soon as the failover
+//! is in the state). The databases run with MariaDB's defaults (`slave_net_timeout` = 60)
+//! unless `--db-option` says otherwise. From t0:
 //! - `detection`: the `FailoverStarted` entry (its own Raft time; same host, same clock);
 //! - `promoted`: the result of the plan's `read_only=OFF` step (journal time), see
 //!   [`crate::journal`];
@@ -61,8 +64,38 @@ pub struct FailoverArgs {
     /// its address: measures kill → first write acknowledged by the new master through it.
     #[arg(long)]
     pub via_haproxy: bool,
+    /// How the master fails: `kill` (SIGKILL of mysqld: the kernel resets its connections),
+    /// `host-freeze` (SIGSTOP of mysqld and its host's agent: connections stay open, nothing
+    /// answers), `host-cut` (iptables DROP of every packet to or from the master's address).
+    #[arg(long, value_enum, default_value_t = Fault::Kill)]
+    pub fault: Fault,
+    /// The cluster file's `lease_ttl_ms`; the product's default (2000) when absent.
+    #[arg(long)]
+    pub lease_ttl_ms: Option<u64>,
+    /// Extra `[mariadbd]` options for every database, e.g. `slave-net-timeout=4` (MariaDB's
+    /// defaults otherwise: `slave_net_timeout` = 60).
+    #[arg(long = "db-option")]
+    pub db_options: Vec<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    Kill,
+    HostFreeze,
+    HostCut,
+}
+
+impl Fault {
+    fn describe(self) -> &'static str {
+        match self {
+            Fault::Kill => "SIGKILL of the master's mysqld",
+            Fault::HostFreeze => "SIGSTOP of the master's mysqld and agent",
+            Fault::HostCut => "iptables DROP of all traffic to/from the master's address",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +130,7 @@ pub struct Sample {
 pub struct Report {
     pub bench: &'static str,
     pub runs: usize,
+    pub fault: &'static str,
     pub setup: &'static str,
     pub settings: String,
     pub detection: Summary,
@@ -143,9 +177,21 @@ async fn replicates_from(db: &DbEndpoint, source_ip: &str) -> bool {
 }
 
 fn settings_toml(args: &FailoverArgs) -> String {
-    args.ping_interval_ms
+    let mut s = args
+        .ping_interval_ms
         .map(|ms| format!("ping_interval_ms = {ms}\n"))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if let Some(ms) = args.lease_ttl_ms {
+        s.push_str(&format!("lease_ttl_ms = {ms}\n"));
+    }
+    s
+}
+
+fn signal(pid: Option<u32>, sig: i32) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) on a pid this run started; no memory is involved.
+        unsafe { libc::kill(pid, sig) };
+    }
 }
 
 async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
@@ -158,6 +204,7 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
     spec.gtid = !args.lagging;
     spec.semi_sync = !args.lagging;
     spec.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
+    spec.extra_cnf = args.db_options.clone();
     let sb = SandboxGuard(Sandbox::up(spec).await.context("starting the databases")?);
     let dbs: Vec<DbEndpoint> = crate::system::prepare_databases(&sb).await?;
     let mut sys = system::start(&sb, &faults, &dir, args.base_ip, &settings_toml(args)).await?;
@@ -209,7 +256,24 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
     let t0_ns = rec.now_ns();
     let t0_wall = wall_ms();
     let t0 = Instant::now();
-    sb.kill_node(1).await?;
+    let frozen: Vec<Option<u32>> = match args.fault {
+        Fault::Kill => {
+            sb.kill_node(1).await?;
+            Vec::new()
+        }
+        Fault::HostFreeze => {
+            let db = sb.pid(1)?.and_then(|p| u32::try_from(p).ok());
+            let agent = sys.agents.pid(&sb.node(1)?.name);
+            for pid in [db, agent] {
+                signal(pid, libc::SIGSTOP);
+            }
+            vec![db, agent]
+        }
+        Fault::HostCut => {
+            faults.isolate(sb.node(1)?.ip)?;
+            Vec::new()
+        }
+    };
     let since_t0 = |at_ms: u64| at_ms.saturating_sub(t0_wall) as f64;
     let deadline = t0 + Duration::from_secs(args.timeout);
     let (mut replicas, mut leader_killed_ms, mut writer_on_new) = (None, None, false);
@@ -303,6 +367,11 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
         None => None,
     };
     let present = query_ids(&new_master).await?;
+    // Resume the old master's host before tearing down (it is fenced by now).
+    for pid in frozen {
+        signal(pid, libc::SIGCONT);
+    }
+    faults.heal()?;
     let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
     for id in [1u64, 2, 3] {
         if !sys.managers.is_running(id) {
@@ -413,15 +482,22 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
             "leader-crash"
         },
         runs: samples.len(),
+        fault: args.fault.describe(),
         setup: if args.lagging {
             "file/position, no semi-sync, replicas' IO threads stopped 300 ms and 150 ms before the kill (relay-log diff + saved tail)"
         } else {
             "GTID, semi-sync AFTER_SYNC, replicas level"
         },
-        settings: match args.ping_interval_ms {
-            Some(ms) => format!("ping_interval_ms = {ms}, ping_failures = 3 (default)"),
-            None => "defaults: ping_interval_ms = 250, ping_failures = 3".into(),
-        },
+        settings: format!(
+            "ping_interval_ms = {}, ping_failures = 3, lease_ttl_ms = {}, MariaDB options: {}",
+            args.ping_interval_ms.unwrap_or(250),
+            args.lease_ttl_ms.unwrap_or(2000),
+            if args.db_options.is_empty() {
+                "defaults (slave_net_timeout = 60)".to_string()
+            } else {
+                args.db_options.join(" ")
+            }
+        ),
         detection: col(|s| s.detection_ms),
         promoted: col(|s| s.promoted_ms),
         writable: col(|s| s.writable_ms),
@@ -437,12 +513,12 @@ pub async fn main(kind: Kind, args: FailoverArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} ({} runs, 3 MariaDB: {}; 3 managers; {})",
-            report.bench, report.runs, report.setup, report.settings
+            "{} ({} runs, fault: {}; 3 MariaDB: {}; 3 managers; {})",
+            report.bench, report.runs, report.fault, report.setup, report.settings
         );
         println!(
             "{:<34} {:>8} {:>8} {:>8} {:>8}",
-            "ms from SIGKILL of the master", "p50", "p90", "p99", "max"
+            "ms from the fault", "p50", "p90", "p99", "max"
         );
         for (name, s) in [
             ("detection (failover started)", &report.detection),

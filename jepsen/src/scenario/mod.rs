@@ -55,6 +55,9 @@ pub enum Fault {
     /// SIGKILL the master; SIGKILL the new master right after its promotion is journaled,
     /// while the failover still recovers the other replicas. Restarted at healing.
     KillNewMasterInCleanup,
+    /// SIGSTOP the master's mariadbd and its host's agent (a frozen host: connections stay
+    /// open, nothing answers) until after the promotion, then SIGCONT both.
+    FreezeMasterHost,
 }
 
 impl Fault {
@@ -81,6 +84,7 @@ impl Fault {
             Fault::PauseLeaderMidFailover => "pause-leader-mid-failover",
             Fault::PauseLeaderMidSwitchover => "pause-leader-mid-switchover",
             Fault::KillNewMasterInCleanup => "kill-new-master-in-cleanup",
+            Fault::FreezeMasterHost => "freeze-master-host",
         }
     }
 
@@ -107,6 +111,11 @@ impl Fault {
             | Fault::PauseLeaderMidFailover
             | Fault::PauseLeaderMidSwitchover
             | Fault::KillNewMasterInCleanup => Duration::from_millis(rng.random_range(8000..10000)),
+            // Past the promotion (about 4 s with MariaDB's defaults) but shorter than the
+            // sandbox's rpl_semi_sync_master_timeout (5 s): the semi-sync profile's promise
+            // does not cover a commit already waiting when the host froze, once the freeze
+            // outlasts that timeout (see check-repl's safety profile).
+            Fault::FreezeMasterHost => Duration::from_millis(rng.random_range(4500..4900)),
             // Longer than the detection window: a false failover would have time to happen.
             Fault::IsolateMasterFromManagers | Fault::IsolateMasterFromMinority => {
                 Duration::from_millis(rng.random_range(4000..6000))
