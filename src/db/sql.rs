@@ -184,15 +184,25 @@ impl Dialect {
 
     /// Sets only the heartbeat period of the current source. MariaDB 10.11 refuses any
     /// `CHANGE MASTER` while either replication thread runs (error 1198): stop both first.
-    pub fn set_heartbeat_period(&self, period: std::time::Duration) -> Statement {
+    /// Sets the heartbeat period of a stopped replica, keeping its relay logs: a plain
+    /// `CHANGE MASTER` deletes them (checked on MariaDB 10.11), and a failover may need them
+    /// for a relay-log diff. Naming the SQL thread's own relay position (`relay`, from the
+    /// replica status) keeps them, and both threads resume where they stopped.
+    pub fn set_heartbeat_period(
+        &self,
+        period: std::time::Duration,
+        relay: &super::status::BinlogCoord,
+    ) -> Statement {
         let (head, prefix) = if self.version.uses_change_replication_source() {
             ("CHANGE REPLICATION SOURCE TO", "SOURCE")
         } else {
             ("CHANGE MASTER TO", "MASTER")
         };
         Statement::new(format!(
-            "{head} {prefix}_HEARTBEAT_PERIOD={:.3}",
-            period.as_secs_f64()
+            "{head} {prefix}_HEARTBEAT_PERIOD={:.3}, RELAY_LOG_FILE={}, RELAY_LOG_POS={}",
+            period.as_secs_f64(),
+            quote(&relay.file),
+            relay.pos
         ))
     }
 

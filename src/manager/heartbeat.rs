@@ -163,7 +163,16 @@ async fn keep_period(
     }
     let d = Dialect::new(server.version().await?);
     server.execute(&d.stop_replica()).await?;
-    let changed = server.execute(&d.set_heartbeat_period(want)).await;
+    // Where the SQL thread stopped, read after the stop (see `set_heartbeat_period`).
+    let changed = match server.replica_status().await {
+        Ok(Some(stopped)) => {
+            server
+                .execute(&d.set_heartbeat_period(want, &stopped.relay))
+                .await
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
     // Restart whatever happened: the replica was running when we came.
     server.execute(&d.start_replica()).await?;
     changed?;
