@@ -9,13 +9,19 @@ use std::time::Duration;
 
 use raftmha::manager::testbed::TestbedOptions;
 
-async fn leader_dies_at(point: &str, name: &str, subnet: u8) {
+/// The seed scenario's testbed with `RAFTMHA_FAILPOINT=<failpoint>` armed once (the marker
+/// file records the process that fired), its rows written, and the master SIGKILLed.
+async fn seed_with_failpoint(
+    failpoint: &str,
+    name: &str,
+    subnet: u8,
+) -> (raftmha::manager::testbed::Testbed, std::path::PathBuf, u64) {
     let marker = std::path::Path::new("/tmp/rmha-engine").join(format!("{name}.fired"));
     let _ = std::fs::remove_file(&marker);
     // SAFETY: set before any thread of this test process reads the environment concurrently;
     // the manager processes inherit it. nextest runs each test in its own process.
     unsafe {
-        std::env::set_var("RAFTMHA_FAILPOINT", point);
+        std::env::set_var("RAFTMHA_FAILPOINT", failpoint);
         std::env::set_var("RAFTMHA_FAILPOINT_MARKER", &marker);
     }
     let opts = TestbedOptions {
@@ -29,6 +35,11 @@ async fn leader_dies_at(point: &str, name: &str, subnet: u8) {
     let tb = testbed(name, subnet, &opts).await;
     let before = seed_scenario(&tb).await;
     tb.sandbox.kill_node(1).await.expect("SIGKILL the master");
+    (tb, marker, before)
+}
+
+async fn leader_dies_at(point: &str, name: &str, subnet: u8) {
+    let (tb, marker, before) = seed_with_failpoint(point, name, subnet).await;
     let master = wait_failover(&tb).await;
     assert!(marker.exists(), "the failpoint {point} fired");
     assert_eq!(master, "node2");
@@ -67,24 +78,7 @@ async fn e3_leader_dies_after_promotion_before_repointing() {
 /// promotion, no row missing or applied twice, and every journal entry after the takeover
 /// written by the new owner.
 async fn leader_paused_at(point: &str, name: &str, subnet: u8) {
-    let marker = std::path::Path::new("/tmp/rmha-engine").join(format!("{name}.fired"));
-    let _ = std::fs::remove_file(&marker);
-    // SAFETY: as in `leader_dies_at`.
-    unsafe {
-        std::env::set_var("RAFTMHA_FAILPOINT", format!("{point}:pause"));
-        std::env::set_var("RAFTMHA_FAILPOINT_MARKER", &marker);
-    }
-    let opts = TestbedOptions {
-        server_extra: [
-            String::new(),
-            "candidate_master = true".into(),
-            String::new(),
-        ],
-        ..TestbedOptions::default()
-    };
-    let tb = testbed(name, subnet, &opts).await;
-    let before = seed_scenario(&tb).await;
-    tb.sandbox.kill_node(1).await.expect("SIGKILL the master");
+    let (tb, marker, before) = seed_with_failpoint(&format!("{point}:pause"), name, subnet).await;
     let paused_pid = wait_marker_pid(&marker).await;
     // The original owner: whoever journaled the first step (the takeover may already have
     // happened by the time a manager answers this test).

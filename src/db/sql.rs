@@ -184,25 +184,34 @@ impl Dialect {
 
     /// Sets only the heartbeat period of the current source. MariaDB 10.11 refuses any
     /// `CHANGE MASTER` while either replication thread runs (error 1198): stop both first.
-    /// Sets the heartbeat period of a stopped replica, keeping its relay logs: a plain
-    /// `CHANGE MASTER` deletes them (checked on MariaDB 10.11), and a failover may need them
-    /// for a relay-log diff. Naming the SQL thread's own relay position (`relay`, from the
-    /// replica status) keeps them, and both threads resume where they stopped.
+    /// Sets the heartbeat period of a stopped replica. A plain `CHANGE MASTER` deletes its
+    /// relay logs (checked on MariaDB 10.11), which a file/position failover needs for a
+    /// relay-log diff: for such a replica pass the SQL thread's own relay position (`relay`,
+    /// from the replica status), which keeps them and resumes both threads where they
+    /// stopped. Never for a GTID replica: naming a relay position turns GTID positioning off
+    /// (MariaDB), and its failover needs no relay-log diff.
     pub fn set_heartbeat_period(
         &self,
         period: std::time::Duration,
-        relay: &super::status::BinlogCoord,
+        relay: Option<&super::status::BinlogCoord>,
     ) -> Statement {
         let (head, prefix) = if self.version.uses_change_replication_source() {
             ("CHANGE REPLICATION SOURCE TO", "SOURCE")
         } else {
             ("CHANGE MASTER TO", "MASTER")
         };
+        let keep = relay
+            .map(|r| {
+                format!(
+                    ", RELAY_LOG_FILE={}, RELAY_LOG_POS={}",
+                    quote(&r.file),
+                    r.pos
+                )
+            })
+            .unwrap_or_default();
         Statement::new(format!(
-            "{head} {prefix}_HEARTBEAT_PERIOD={:.3}, RELAY_LOG_FILE={}, RELAY_LOG_POS={}",
-            period.as_secs_f64(),
-            quote(&relay.file),
-            relay.pos
+            "{head} {prefix}_HEARTBEAT_PERIOD={:.3}{keep}",
+            period.as_secs_f64()
         ))
     }
 

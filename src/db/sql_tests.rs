@@ -38,12 +38,20 @@ fn heartbeat_period_keeps_the_relay_logs_per_version() {
     let relay = crate::db::BinlogCoord::new("relay.000004", 508);
     assert_eq!(
         dialect("10.11.6-MariaDB")
-            .set_heartbeat_period(period, &relay)
+            .set_heartbeat_period(period, Some(&relay))
             .sql(),
         "CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=0.500, RELAY_LOG_FILE='relay.000004', RELAY_LOG_POS=508"
     );
     assert_eq!(
-        dialect("8.4.0").set_heartbeat_period(period, &relay).sql(),
+        dialect("10.11.6-MariaDB")
+            .set_heartbeat_period(period, None)
+            .sql(),
+        "CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=0.500"
+    );
+    assert_eq!(
+        dialect("8.4.0")
+            .set_heartbeat_period(period, Some(&relay))
+            .sql(),
         "CHANGE REPLICATION SOURCE TO SOURCE_HEARTBEAT_PERIOD=0.500, RELAY_LOG_FILE='relay.000004', RELAY_LOG_POS=508"
     );
 }

@@ -166,9 +166,12 @@ async fn keep_period(
     // Where the SQL thread stopped, read after the stop (see `set_heartbeat_period`).
     let changed = match server.replica_status().await {
         Ok(Some(stopped)) => {
-            server
-                .execute(&d.set_heartbeat_period(want, &stopped.relay))
-                .await
+            let by_position = stopped
+                .using_gtid
+                .as_deref()
+                .is_none_or(|g| g.eq_ignore_ascii_case("no"));
+            let relay = by_position.then_some(&stopped.relay);
+            server.execute(&d.set_heartbeat_period(want, relay)).await
         }
         Ok(None) => Ok(()),
         Err(e) => Err(e),
