@@ -184,33 +184,17 @@ impl Dialect {
 
     /// Sets only the heartbeat period of the current source. MariaDB 10.11 refuses any
     /// `CHANGE MASTER` while either replication thread runs (error 1198): stop both first.
-    /// Sets the heartbeat period of a stopped replica. A plain `CHANGE MASTER` deletes its
-    /// relay logs (checked on MariaDB 10.11), which a file/position failover needs for a
-    /// relay-log diff: for such a replica pass the SQL thread's own relay position (`relay`,
-    /// from the replica status), which keeps them and resumes both threads where they
-    /// stopped. Never for a GTID replica: naming a relay position turns GTID positioning off
-    /// (MariaDB), and its failover needs no relay-log diff.
-    pub fn set_heartbeat_period(
-        &self,
-        period: std::time::Duration,
-        relay: Option<&super::status::BinlogCoord>,
-    ) -> Statement {
+    /// Sets the heartbeat period of a stopped replica. MariaDB deletes the relay logs on any
+    /// `CHANGE MASTER` (checked on 10.11), so this is for GTID replicas only: their failover
+    /// needs no relay-log diff (and naming a relay position would turn GTID positioning off).
+    pub fn set_heartbeat_period(&self, period: std::time::Duration) -> Statement {
         let (head, prefix) = if self.version.uses_change_replication_source() {
             ("CHANGE REPLICATION SOURCE TO", "SOURCE")
         } else {
             ("CHANGE MASTER TO", "MASTER")
         };
-        let keep = relay
-            .map(|r| {
-                format!(
-                    ", RELAY_LOG_FILE={}, RELAY_LOG_POS={}",
-                    quote(&r.file),
-                    r.pos
-                )
-            })
-            .unwrap_or_default();
         Statement::new(format!(
-            "{head} {prefix}_HEARTBEAT_PERIOD={:.3}{keep}",
+            "{head} {prefix}_HEARTBEAT_PERIOD={:.3}",
             period.as_secs_f64()
         ))
     }

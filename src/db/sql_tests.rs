@@ -33,26 +33,17 @@ fn quote_escapes_what_could_break_out_of_a_literal() {
 }
 
 #[test]
-fn heartbeat_period_keeps_the_relay_logs_per_version() {
+fn heartbeat_period_alone_per_version() {
     let period = Duration::from_millis(500);
-    let relay = crate::db::BinlogCoord::new("relay.000004", 508);
     assert_eq!(
         dialect("10.11.6-MariaDB")
-            .set_heartbeat_period(period, Some(&relay))
-            .sql(),
-        "CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=0.500, RELAY_LOG_FILE='relay.000004', RELAY_LOG_POS=508"
-    );
-    assert_eq!(
-        dialect("10.11.6-MariaDB")
-            .set_heartbeat_period(period, None)
+            .set_heartbeat_period(period)
             .sql(),
         "CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=0.500"
     );
     assert_eq!(
-        dialect("8.4.0")
-            .set_heartbeat_period(period, Some(&relay))
-            .sql(),
-        "CHANGE REPLICATION SOURCE TO SOURCE_HEARTBEAT_PERIOD=0.500, RELAY_LOG_FILE='relay.000004', RELAY_LOG_POS=508"
+        dialect("8.4.0").set_heartbeat_period(period).sql(),
+        "CHANGE REPLICATION SOURCE TO SOURCE_HEARTBEAT_PERIOD=0.500"
     );
 }
 

@@ -158,24 +158,20 @@ async fn keep_period(
     let Some(status) = server.replica_status().await? else {
         return Ok(false);
     };
-    if !needs_period(&status, host, port, want) {
+    // GTID replicas only: MariaDB deletes the relay logs on any CHANGE MASTER, and a
+    // file/position replica's failover may need them for a relay-log diff (naming a relay
+    // position keeps them but disturbed replication in chaos runs). File/position replicas keep
+    // the period their last repoint set.
+    let by_gtid = status
+        .using_gtid
+        .as_deref()
+        .is_some_and(|g| !g.eq_ignore_ascii_case("no"));
+    if !by_gtid || !needs_period(&status, host, port, want) {
         return Ok(false);
     }
     let d = Dialect::new(server.version().await?);
     server.execute(&d.stop_replica()).await?;
-    // Where the SQL thread stopped, read after the stop (see `set_heartbeat_period`).
-    let changed = match server.replica_status().await {
-        Ok(Some(stopped)) => {
-            let by_position = stopped
-                .using_gtid
-                .as_deref()
-                .is_none_or(|g| g.eq_ignore_ascii_case("no"));
-            let relay = by_position.then_some(&stopped.relay);
-            server.execute(&d.set_heartbeat_period(want, relay)).await
-        }
-        Ok(None) => Ok(()),
-        Err(e) => Err(e),
-    };
+    let changed = server.execute(&d.set_heartbeat_period(want)).await;
     // Restart whatever happened: the replica was running when we came.
     server.execute(&d.start_replica()).await?;
     changed?;
