@@ -50,28 +50,6 @@ pub trait Journal: Send + Sync {
 
     /// Wall-clock milliseconds, stamped into requests (the journal's clock).
     fn now_ms(&self) -> u64;
-
-    /// Journal record `id` of `cluster` (failover or operation) with its cluster, read
-    /// linearizably.
-    fn record(
-        &self,
-        cluster: &str,
-        id: u64,
-    ) -> impl Future<Output = anyhow::Result<(ClusterRecord, FailoverRecord)>> + Send {
-        async move {
-            let c = self
-                .cluster(cluster)
-                .await?
-                .context("the cluster was removed")?;
-            let f = c
-                .failovers
-                .iter()
-                .find(|f| f.id == id)
-                .cloned()
-                .with_context(|| format!("record {id} left the journal"))?;
-            Ok((c, f))
-        }
-    }
 }
 
 /// This manager no longer owns the run: it stops without journaling anything.
