@@ -119,6 +119,10 @@ pub async fn start_node(bin: &Binaries, node: &NodeInfo, spec: &SandboxSpec) -> 
     if let Some(pid) = running_pid(node) {
         bail!("{} is already running (pid {pid})", node.name);
     }
+    if let Some(dir) = node.socket.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the socket directory {}", dir.display()))?;
+    }
     // A pid file left by a crash would make us wait on a dead pid; mariadbd rewrites it.
     let _ = std::fs::remove_file(&node.pid_file);
     let out_path = node.dir.join("mariadbd.out");
