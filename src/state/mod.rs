@@ -19,7 +19,7 @@ mod ownership;
 
 pub use command::{
     Command, CommandResult, FailoverOutcome, OWNERSHIP_VERSION, Operation, REQUEST_VERSION,
-    ROLLBACK_STEP, Request, RunOwner, StepPhase, SwitchLimits,
+    ROLLBACK_STEP, Request, RunOwner, StepPhase, SwitchLimits, VerdictKey,
 };
 pub use model::{
     AuditRecord, BinlogTailChunk, ClusterRecord, FailoverRecord, FailoverStepRecord, LastFailover,
