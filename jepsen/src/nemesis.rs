@@ -420,8 +420,11 @@ impl Nemesis<'_> {
 
     /// SIGSTOP a database and its host's agent together, SIGCONT both after `hold`.
     async fn freeze_host(&self, fault: Fault, index: usize, hold: Duration) -> Result<()> {
-        let name = self.sb.node(index)?.name.clone();
-        let (Some(db), Some(agent)) = (self.sb.pid(index)?, self.system.agents.pid(&name)) else {
+        let node = self.sb.node(index)?;
+        // The address too: the checker matches the frozen host's observations by it.
+        let name = format!("{} ({}:{})", node.name, node.ip, node.port);
+        let agent_pid = self.system.agents.pid(&node.name);
+        let (Some(db), Some(agent)) = (self.sb.pid(index)?, agent_pid) else {
             record(
                 self.rec,
                 fault,

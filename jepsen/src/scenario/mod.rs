@@ -96,6 +96,7 @@ impl Fault {
             Fault::PauseLeaderMidFailover
                 | Fault::PauseLeaderMidSwitchover
                 | Fault::KillNewMasterInCleanup
+                | Fault::FreezeMasterHost
         )
     }
 
@@ -349,6 +350,19 @@ pub const SCENARIOS: &[Scenario] = &[
             "new-master-killed-in-cleanup",
             "SIGKILL the master, then the new master right after its promotion is journaled (file/position, lagging replicas); it restarts at healing and never replicates from the old master again",
             &[Fault::KillNewMasterInCleanup],
+        )
+    },
+    failover(
+        "master-freeze-resume",
+        "SIGSTOP the master's mysqld and agent (a frozen host, MariaDB's default slave_net_timeout) until after the promotion, then SIGCONT: semi-sync AFTER_SYNC, so the resumed master acknowledges nothing more",
+        &[Fault::FreezeMasterHost],
+    ),
+    Scenario {
+        semi_sync: false,
+        ..failover(
+            "master-freeze-resume-async",
+            "the same with asynchronous replication: the resumed master may acknowledge queued statements only until its agent fences it (a moment), and those are the loss the profile names",
+            &[Fault::FreezeMasterHost],
         )
     },
     failover(
