@@ -8,8 +8,8 @@
 //!   freeze (the acknowledgement sat in the frozen master's socket buffer), so the resumed
 //!   master returns OK at once; that write is on a replica, hence on the new master.
 //! - asynchronous: statements its clients had queued, for the moment between its resume and
-//!   its agent's fence (measured 12–42 ms); allowed up to [`ASYNC_RESUME_WINDOW_NS`] after
-//!   the resume, reported, and `no_acknowledged_write_lost` counts them as loss within the
+//!   its agent's fence (measured 12–42 ms); allowed up to [`RESUME_WINDOW_NS`] after the
+//!   resume, reported, and `no_acknowledged_write_lost` counts them as loss within the
 //!   replication contract.
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,9 +17,11 @@ use super::{CheckResult, Verdict};
 use crate::history::{Event, NemesisAction, NemesisOutcome, Record, RunConfig};
 use crate::scenario::Fault;
 
-/// How long after its resume an asynchronous old master may still acknowledge writes: the
-/// agent's lease check (100 ms) and fence, with room for a loaded CI machine.
-pub const ASYNC_RESUME_WINDOW_NS: u64 = 500_000_000;
+/// How long after its resume an old master may still answer as it did before the freeze
+/// (read_only=OFF; with asynchronous replication, commits): the agent's lease check (100 ms)
+/// and its whole fence (1 s: under semi-sync, `read_only=ON` waits behind the commit blocked
+/// on an acknowledgement and the agent escalates to SIGKILL), with room for a loaded machine.
+pub const RESUME_WINDOW_NS: u64 = 1_500_000_000;
 
 const NAME: &str = "frozen_master_quiet_after_promotion";
 
@@ -50,7 +52,7 @@ impl FreezeWindows {
                 NemesisAction::Start => open = Some((detail.clone(), r.time_ns)),
                 NemesisAction::Stop => {
                     if let Some((detail, from)) = open.take() {
-                        windows.push((detail, from, r.time_ns + ASYNC_RESUME_WINDOW_NS));
+                        windows.push((detail, from, r.time_ns + RESUME_WINDOW_NS));
                     }
                 }
             }
@@ -145,7 +147,7 @@ pub fn frozen_master_quiet_after_promotion(history: &[Record], cfg: &RunConfig) 
                 d / 1_000_000
             ))
         );
-        let within_window = since_resume.is_some_and(|d| d <= ASYNC_RESUME_WINDOW_NS);
+        let within_window = since_resume.is_some_and(|d| d <= RESUME_WINDOW_NS);
         let durable = on_final_master.contains(id);
         match (cfg.semi_sync, within_window, durable) {
             (true, true, true) => tolerated.push(format!("{what}; on the new master")),
@@ -233,7 +235,7 @@ mod tests {
         let ok = frozen_master_quiet_after_promotion(&history(4_830), &config(false));
         assert_eq!(ok.verdict, Verdict::Valid, "{:?}", ok.details);
         assert!(ok.details[0].contains("1 tolerated"), "{:?}", ok.details);
-        let late = frozen_master_quiet_after_promotion(&history(5_900), &config(false));
+        let late = frozen_master_quiet_after_promotion(&history(6_900), &config(false));
         assert_eq!(late.verdict, Verdict::Invalid, "{:?}", late.details);
     }
 
@@ -257,7 +259,7 @@ mod tests {
         durable.push(final_master(&[1, 2, 3]));
         let r = frozen_master_quiet_after_promotion(&durable, &config(true));
         assert_eq!(r.verdict, Verdict::Valid, "{:?}", r.details);
-        let mut late = history(5_900);
+        let mut late = history(6_900);
         late.push(final_master(&[1, 2, 3]));
         let r = frozen_master_quiet_after_promotion(&late, &config(true));
         assert_eq!(r.verdict, Verdict::Invalid, "{:?}", r.details);
@@ -281,7 +283,7 @@ mod tests {
         let ms = |t: u64| t * 1_000_000;
         assert!(w.covers("127.0.0.10:3306", ms(4_000)));
         assert!(w.covers("127.0.0.10:3306", ms(5_200)));
-        assert!(!w.covers("127.0.0.10:3306", ms(5_400)), "past the window");
+        assert!(!w.covers("127.0.0.10:3306", ms(6_400)), "past the window");
         assert!(!w.covers("127.0.0.10:3306", ms(900)), "before the freeze");
         assert!(!w.covers("127.0.0.11:3306", ms(4_000)), "another host");
         let (semi, asynchronous) = (config(true), config(false));
