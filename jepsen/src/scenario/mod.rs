@@ -112,10 +112,11 @@ impl Fault {
             | Fault::PauseLeaderMidFailover
             | Fault::PauseLeaderMidSwitchover
             | Fault::KillNewMasterInCleanup => Duration::from_millis(rng.random_range(8000..10000)),
-            // Past the promotion (about 4 s with MariaDB's defaults) but shorter than the
-            // sandbox's rpl_semi_sync_master_timeout (5 s): the semi-sync profile's promise
-            // does not cover a commit already waiting when the host froze, once the freeze
-            // outlasts that timeout (see check-repl's safety profile).
+            // At most this; the nemesis resumes the host 200 ms after the promotion is
+            // recorded (about 3.6 s with MariaDB's defaults). Shorter than the sandbox's
+            // rpl_semi_sync_master_timeout (5 s): the semi-sync profile's promise does not
+            // cover a commit already waiting when the host froze once the freeze outlasts
+            // that timeout (see check-repl's safety profile).
             Fault::FreezeMasterHost => Duration::from_millis(rng.random_range(4500..4900)),
             // Longer than the detection window: a false failover would have time to happen.
             Fault::IsolateMasterFromManagers | Fault::IsolateMasterFromMinority => {
