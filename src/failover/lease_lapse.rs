@@ -1,7 +1,7 @@
-//! The fence step's deadline when neither the old master nor its agent answers: the instant
-//! its lease surely lapsed, from the managers' journaled verdicts
+//! How long the promotion waits when neither the old master nor its agent answered: the
+//! instant its lease surely lapsed, from the managers' journaled verdicts
 //! ([`crate::detect::lease_bound`]), and never later than a whole lease counted from the
-//! start of the step (the bound that needs no verdicts).
+//! start of the wait (the bound that needs no verdicts).
 use std::collections::BTreeSet;
 use std::time::Duration;
 
