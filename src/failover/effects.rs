@@ -16,6 +16,10 @@ pub enum StepOutput {
     Position(BinlogCoord),
     Skipped(String),
     Note(String),
+    /// The old master could not be fenced now (neither it nor its agent answered): its lease
+    /// will do it, and the promotion waits until it surely lapsed
+    /// ([`super::fence::await_old_master_fenced`]).
+    AwaitLease(String),
 }
 
 /// What one step acts on: the records as journaled so far, the new master's captured

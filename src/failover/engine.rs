@@ -299,6 +299,7 @@ impl<J: Journal, E: Effects> Run<'_, '_, J, E> {
         let line = match serde_json::from_str::<Option<StepOutput>>(&detail).ok()?? {
             StepOutput::Note(how) => format!("{dead}: fenced: {how}."),
             StepOutput::Skipped(why) => format!("{dead}: {why}."),
+            StepOutput::AwaitLease(how) => format!("{dead}: {how}."),
             StepOutput::Position(_) => return None,
         };
         self.say(&format!("  {line}"));

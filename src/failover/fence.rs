@@ -46,16 +46,14 @@ pub async fn fence_old_master(
                  promotion waits until its {:.1} s lease surely lapsed",
                 ttl.as_secs_f64()
             );
-            StepOutput::Note(format!(
-                "unreachable (SQL: {sql}; agent: {agent}): {LEASE_NOTE} {:.1} s lease lapsed",
+            StepOutput::AwaitLease(format!(
+                "unreachable (SQL: {sql}; agent: {agent}): the promotion waits until its {:.1} s \
+                 lease lapsed",
                 ttl.as_secs_f64()
             ))
         }
     }))
 }
-
-/// The fence step's note when the lease will do the fencing (the report shows it).
-const LEASE_NOTE: &str = "the promotion waits until its";
 
 /// EnableWrites' gate: returns once the old master surely takes no more writes, saying how
 /// (`None` when nothing had to be waited for). Before the instant its lease surely lapsed it
@@ -69,8 +67,8 @@ pub async fn await_old_master_fenced(
 ) -> anyhow::Result<Option<String>> {
     let ttl = lease_ttl(ctx);
     let dead = ctx.failover.dead_master.as_str();
-    if ttl.is_zero() || !env.agents.contains_key(dead) {
-        // No lease to wait for: the fence step's warning stands.
+    if !fence_awaits_lease(ctx.failover) || ttl.is_zero() || !env.agents.contains_key(dead) {
+        // Fenced already, or no lease to wait for (the fence step's warning stands).
         return Ok(None);
     }
     let started = Instant::now();
@@ -104,6 +102,20 @@ pub async fn await_old_master_fenced(
         started.elapsed().as_secs_f64(),
         ttl.as_secs_f64()
     )))
+}
+
+/// Whether the run's fence step left the old master to its lease (journaled
+/// [`StepOutput::AwaitLease`]). Runs journaled by versions that waited inside the fence step
+/// never say so, and need no second wait.
+pub fn fence_awaits_lease(f: &crate::state::FailoverRecord) -> bool {
+    f.steps.iter().any(|s| {
+        s.phase == crate::state::StepPhase::Result
+            && s.step.starts_with("fence.")
+            && matches!(
+                serde_json::from_str::<Option<StepOutput>>(&s.detail),
+                Ok(Some(StepOutput::AwaitLease(_)))
+            )
+    })
 }
 
 fn lease_ttl(ctx: &StepContext<'_>) -> Duration {
