@@ -3,6 +3,7 @@ pub mod election;
 pub mod failover;
 pub mod scale;
 pub mod scale_probe;
+pub mod scale_report;
 pub mod switchover;
 pub mod via_haproxy;
 
