@@ -24,5 +24,6 @@ pub mod observe;
 pub mod recorder;
 pub mod run;
 pub mod scenario;
+pub mod sim;
 pub mod system;
 pub mod workload;

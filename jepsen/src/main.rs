@@ -76,6 +76,12 @@ enum Command {
     /// Benchmarks on real processes.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Serve the SIMULATED database servers (and their in-process agents) of a `bench scale`
+    /// spec until stopped (the benchmark starts this itself).
+    SimServers {
+        #[arg(long)]
+        spec: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +92,9 @@ enum BenchCommand {
     Failover(raftmha_jepsen::bench::failover::FailoverArgs),
     /// Failover with the manager leader SIGKILLed once the failover started.
     LeaderCrash(raftmha_jepsen::bench::failover::FailoverArgs),
+    /// Cost of watching N clusters (CPU, RSS, Raft traffic, snapshot, admin latency) and
+    /// the failover of a real cluster meanwhile; simulated servers beyond the real ones.
+    Scale(raftmha_jepsen::bench::scale::ScaleArgs),
     /// Planned switchovers under a writer: writes-blocked window, time to writable, lost writes.
     Switchover(raftmha_jepsen::bench::switchover::SwitchoverArgs),
 }
@@ -160,6 +169,22 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench(BenchCommand::Scale(args)) => {
+            match runtime.block_on(raftmha_jepsen::bench::scale::main(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::SimServers { spec } => match runtime.block_on(raftmha_jepsen::sim::run(&spec)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(3)
+            }
+        },
         Command::Bench(BenchCommand::LeaderCrash(args)) => {
             bench_failover(&runtime, Kind::LeaderCrash, args)
         }

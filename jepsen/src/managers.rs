@@ -28,6 +28,7 @@ impl ManagerDirectory {
     pub fn start(
         clients: Vec<AdminClient>,
         dbs: Vec<DbEndpoint>,
+        cluster: &str,
         every: Duration,
         stop: Arc<AtomicBool>,
     ) -> (ManagerDirectory, tokio::task::JoinHandle<()>) {
@@ -35,10 +36,11 @@ impl ManagerDirectory {
             current: Arc::new(RwLock::new(None)),
         };
         let shared = dir.current.clone();
+        let cluster = cluster.to_string();
         let task = tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                if let Some(state) = crate::system::read_state(&clients).await {
-                    let target = state.clusters.get(CLUSTER).and_then(|c| target_of(c, &dbs));
+                if let Some(record) = crate::system::read_cluster(&clients, &cluster).await {
+                    let target = record.as_ref().and_then(|c| target_of(c, &dbs));
                     // Keep the last known master while no manager answers: that is what a
                     // client library does, and fencing must make it harmless.
                     if let (Some(t), Ok(mut cur)) = (target, shared.write()) {

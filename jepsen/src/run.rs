@@ -149,6 +149,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
     let (master, directory_task) = ManagerDirectory::start(
         clients.clone(),
         dbs.clone(),
+        crate::system::CLUSTER,
         Duration::from_millis(100),
         dir_stop.clone(),
     );

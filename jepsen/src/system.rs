@@ -17,7 +17,7 @@ use raftmha::chaos::{NetFaults, process_in_group};
 use raftmha::manager::local::LocalManagers;
 use raftmha::sandbox::Sandbox;
 use raftmha::state::cluster_file::ClusterSpec;
-use raftmha::state::{Command as StateCommand, CommandResult, ManagerState};
+use raftmha::state::{ClusterRecord, Command as StateCommand, CommandResult, ManagerState};
 
 /// Name of the managed cluster in every run.
 pub const CLUSTER: &str = "jepsen";
@@ -148,6 +148,11 @@ pub const CHAOS_SETTINGS: &str = "ping_type = \"select\"\nping_interval_ms = 500
 /// The cluster file the harness registers: servers named like the sandbox nodes, with
 /// `settings` (TOML lines of the `[settings]` table; empty for the product's defaults).
 pub fn cluster_toml(sb: &Sandbox, dir: &Path, settings: &str) -> Result<String> {
+    cluster_toml_named(sb, dir, CLUSTER, settings)
+}
+
+/// [`cluster_toml`] for a cluster named `name`.
+pub fn cluster_toml_named(sb: &Sandbox, dir: &Path, name: &str, settings: &str) -> Result<String> {
     let secrets = dir.join("secrets");
     std::fs::create_dir_all(&secrets)?;
     let c = sb.credentials();
@@ -159,7 +164,7 @@ pub fn cluster_toml(sb: &Sandbox, dir: &Path, settings: &str) -> Result<String> 
     write_secret(&admin, &c.admin_password)?;
     write_secret(&repl, &c.repl_password)?;
     let mut text = format!(
-        "name = \"{CLUSTER}\"\n\n[users]\nadmin_user = {:?}\nadmin_password_file = {admin:?}\n\
+        "name = \"{name}\"\n\n[users]\nadmin_user = {:?}\nadmin_password_file = {admin:?}\n\
          repl_user = {:?}\nrepl_password_file = {repl:?}\nagent_token_file = {token:?}\n\n\
          [settings]\n{settings}",
         c.admin_user, c.repl_user
@@ -231,6 +236,18 @@ pub async fn start(
     base_ip: Ipv4Addr,
     settings: &str,
 ) -> Result<System> {
+    start_configured(sb, faults, dir, base_ip, settings, |_| {}).await
+}
+
+/// [`start`], with the managers' configs adjusted by `configure` before they start.
+pub async fn start_configured(
+    sb: &Sandbox,
+    faults: &NetFaults,
+    dir: &Path,
+    base_ip: Ipv4Addr,
+    settings: &str,
+    configure: impl FnOnce(&mut LocalManagers),
+) -> Result<System> {
     let agents = start_agents(sb, faults, dir)?;
     for node in sb.nodes() {
         wait_agent(&format!("{}:{AGENT_PORT}", node.ip)).await?;
@@ -238,6 +255,10 @@ pub async fn start(
     let bin = sibling_binary("raftmha")?;
     let mut managers = LocalManagers::new(&bin, &dir.join("managers"), manager_subnet(base_ip)?, 3);
     managers.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
+    configure(&mut managers);
+    for id in managers.voters().to_vec() {
+        managers.write_config(id);
+    }
     managers.start_all();
     let leader = wait_leader(&managers, &[1, 2, 3], Duration::from_secs(30)).await?;
 
@@ -274,7 +295,7 @@ pub async fn start(
 }
 
 /// Waits until the agent at `addr` answers an authenticated Health call.
-async fn wait_agent(addr: &str) -> Result<()> {
+pub async fn wait_agent(addr: &str) -> Result<()> {
     use raftmha_node::agent::client::AgentClient;
     let endpoint = format!("http://{addr}");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -292,7 +313,7 @@ async fn wait_agent(addr: &str) -> Result<()> {
     }
 }
 
-async fn write(client: &AdminClient, command: StateCommand) -> Result<()> {
+pub async fn write(client: &AdminClient, command: StateCommand) -> Result<()> {
     let (result, _) = client
         .write(&command)
         .await
@@ -315,6 +336,19 @@ pub async fn wait_leader(m: &LocalManagers, ids: &[u64], timeout: Duration) -> R
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Cluster `name`'s record as the first manager to answer reports it (`Some(None)`: no such
+/// cluster); a linearizable read of that cluster only, asked of all managers at once.
+pub async fn read_cluster(clients: &[AdminClient], name: &str) -> Option<Option<ClusterRecord>> {
+    if clients.is_empty() {
+        return None;
+    }
+    let asks = clients.iter().map(|c| Box::pin(c.read_cluster(name)));
+    futures::future::select_ok(asks)
+        .await
+        .ok()
+        .map(|((c, _), _)| c)
 }
 
 /// The replicated state as the first manager to answer reports it (a linearizable read; all

@@ -12,7 +12,7 @@ use crate::admin_proto::{
     RemoveMemberRequest, StatusRequest, WriteRequest,
 };
 use crate::raft::network::lazy_channel;
-use crate::state::{Command, CommandResult, FailoverRecord, ManagerState};
+use crate::state::{ClusterRecord, Command, CommandResult, FailoverRecord, ManagerState};
 
 /// Marks a request a manager already forwarded once, so it is never forwarded in a loop.
 pub const FORWARDED_HEADER: &str = "x-raftmha-forwarded";
@@ -135,10 +135,26 @@ impl AdminClient {
 
     /// A linearizable read of the replicated state.
     pub async fn read_state(&self) -> Result<(ManagerState, u64), Status> {
+        self.read_state_of("").await
+    }
+
+    /// A linearizable read of one cluster's record (`None`: no such cluster).
+    pub async fn read_cluster(&self, name: &str) -> Result<(Option<ClusterRecord>, u64), Status> {
+        if name.is_empty() {
+            return Err(Status::invalid_argument("a cluster name is required"));
+        }
+        let (mut state, index) = self.read_state_of(name).await?;
+        Ok((state.clusters.remove(name), index))
+    }
+
+    /// The whole state (`cluster` empty), or a state holding only `cluster` (a manager that
+    /// predates the filter answers with the whole state).
+    pub async fn read_state_of(&self, cluster: &str) -> Result<(ManagerState, u64), Status> {
         let mut c = self.inner.clone();
-        let reply = self
-            .deadline(c.read_state(self.request(ReadRequest {})))
-            .await?;
+        let req = ReadRequest {
+            cluster: cluster.to_string(),
+        };
+        let reply = self.deadline(c.read_state(self.request(req))).await?;
         let state = serde_json::from_slice(&reply.state_json)
             .map_err(|e| Status::internal(format!("undecodable state: {e}")))?;
         Ok((state, reply.applied_index))

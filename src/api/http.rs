@@ -197,6 +197,11 @@ pub fn metrics(view: &NodeView, state: &ManagerState) -> String {
             "Highest log index applied to the state machine here.",
             view.applied_index.unwrap_or(0),
         ),
+        (
+            "raftmha_raft_log_appended_bytes",
+            "Bytes of encoded log entries this manager appended to its log store since it started.",
+            crate::raft::log_store::appended_bytes(),
+        ),
     ];
     for (name, help, value) in scalars {
         gauge(name, help, &one(value));

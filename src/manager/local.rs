@@ -13,6 +13,7 @@ use crate::api::client::AdminClient;
 
 const TOKEN: &str = "local-managers-token";
 pub const PORT: u16 = 7100;
+pub const HTTP_PORT: u16 = 7180;
 
 pub struct LocalManagers {
     pub dir: PathBuf,
@@ -21,6 +22,8 @@ pub struct LocalManagers {
     voters: Vec<u64>,
     /// Appended to every config written after it is set (e.g. a `[raft]` section).
     pub extra_config: String,
+    /// Serve `/metrics` (and the web view) on `<ip>:HTTP_PORT` (configs written after it is set).
+    pub http: bool,
     /// When set, manager `id` starts in the cgroup `<dir>/manager<id>` (created on start), so
     /// `crate::chaos::NetFaults` can partition it by sender.
     pub cgroup_parent: Option<PathBuf>,
@@ -41,6 +44,7 @@ impl LocalManagers {
             subnet,
             voters: (1..=voters).collect(),
             extra_config: String::new(),
+            http: false,
             cgroup_parent: None,
             procs: BTreeMap::new(),
         };
@@ -82,6 +86,12 @@ impl LocalManagers {
             "[timing]\nheartbeat_ms = 50\nelection_timeout_min_ms = 250\nelection_timeout_max_ms = 400\n",
         );
         text.push_str(&self.extra_config);
+        if self.http {
+            text.push_str(&format!(
+                "\n[http]\nlisten = \"{}:{HTTP_PORT}\"\n",
+                self.ip(id)
+            ));
+        }
         std::fs::write(self.config_path(id), text).expect("write config");
     }
 

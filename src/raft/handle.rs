@@ -1,6 +1,7 @@
 //! An application-level facade over the openraft handle, so callers outside `src/raft/`
 //! (the admin API, the manager daemon) never touch openraft types.
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::raft::ReadPolicy;
@@ -115,7 +116,7 @@ impl RaftHandle {
 
     /// This manager's applied copy of the replicated state (may lag the leader's) and the
     /// index it reflects.
-    pub fn local_state(&self) -> (Option<u64>, ManagerState) {
+    pub fn local_state(&self) -> (Option<u64>, Arc<ManagerState>) {
         let (applied, state) = self.state_machine.read();
         (applied.map(|l| l.index), state)
     }
@@ -176,7 +177,7 @@ impl RaftHandle {
     }
 
     /// A linearizable (ReadIndex) read of the replicated state.
-    pub async fn read(&self) -> Result<(ManagerState, u64), NotDone> {
+    pub async fn read(&self) -> Result<(Arc<ManagerState>, u64), NotDone> {
         self.raft
             .ensure_linearizable(ReadPolicy::ReadIndex)
             .await

@@ -19,6 +19,14 @@ use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use super::codec::{decode, encode};
 use super::{Entry, LogId, TypeConfig, Vote};
 
+/// Bytes of encoded entries appended in this process (one log store per manager process);
+/// `/metrics` shows it, so a benchmark can tell the Raft traffic in bytes.
+static APPENDED_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn appended_bytes() -> u64 {
+    APPENDED_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 const META: u8 = 0;
 const LOG: u8 = 1;
 const TREE: &str = "raft";
@@ -237,7 +245,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut batch = sled::Batch::default();
         for entry in entries {
-            batch.insert(&log_key(entry.index())[..], encode(&entry)?);
+            let bytes = encode(&entry)?;
+            APPENDED_BYTES.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            batch.insert(&log_key(entry.index())[..], bytes);
         }
         self.tree.apply_batch(batch).map_err(sled_err)?;
         let flushed = self.flush().await;

@@ -21,17 +21,26 @@ use super::{
 };
 use crate::state::{CommandResult, ManagerState, SNAPSHOT_FORMAT_VERSION};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct SnapshotBody {
     version: u32,
     state: ManagerState,
+}
+
+/// [`SnapshotBody`] as written: borrows the state instead of copying it.
+#[derive(Serialize)]
+struct SnapshotBodyRef<'a> {
+    version: u32,
+    state: &'a ManagerState,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
-    state: ManagerState,
+    /// Shared with readers: a read is a reference count, and applying an entry copies the
+    /// state only while a reader still holds the previous one (copy-on-write).
+    state: Arc<ManagerState>,
     /// The newest snapshot file and its meta.
     current: Option<(SnapshotMeta, PathBuf)>,
     /// When each verdict was applied here (local, not part of snapshots).
@@ -56,9 +65,9 @@ fn corrupt(why: impl std::fmt::Display) -> io::Error {
 }
 
 fn encode_body(state: &ManagerState) -> io::Result<Vec<u8>> {
-    encode(&SnapshotBody {
+    encode(&SnapshotBodyRef {
         version: SNAPSHOT_FORMAT_VERSION,
-        state: state.clone(),
+        state,
     })
 }
 
@@ -81,7 +90,7 @@ impl StateMachineStore {
         if let Some(path) = snapshot_file::list(dir)?.pop() {
             let (meta_bytes, data) = snapshot_file::read(&path)?;
             let meta: SnapshotMeta = decode(&meta_bytes)?;
-            inner.state = decode_body(&data)?;
+            inner.state = Arc::new(decode_body(&data)?);
             inner.last_applied = meta.last_log_id;
             inner.last_membership = meta.last_membership.clone();
             inner.current = Some((meta, path));
@@ -98,9 +107,9 @@ impl StateMachineStore {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A copy of the replicated state and the log id it reflects (local, maybe stale: callers
-    /// that need current data run a linearizable read first).
-    pub fn read(&self) -> (Option<LogId>, ManagerState) {
+    /// The replicated state (shared, never copied here) and the log id it reflects (local,
+    /// maybe stale: callers that need current data run a linearizable read first).
+    pub fn read(&self) -> (Option<LogId>, Arc<ManagerState>) {
         let inner = self.lock();
         (inner.last_applied, inner.state.clone())
     }
@@ -117,7 +126,7 @@ pub struct SnapshotBuilder {
     dir: PathBuf,
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
-    state: ManagerState,
+    state: Arc<ManagerState>,
     store: StateMachineStore,
 }
 
@@ -196,7 +205,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                             };
                             inner.arrivals.note(key, wall_ms());
                         }
-                        inner.state.apply_logged(&req, Some(leader))
+                        Arc::make_mut(&mut inner.state).apply_logged(&req, Some(leader))
                     }
                     EntryPayload::Membership(m) => {
                         inner.last_membership = StoredMembership::new(Some(entry.log_id), m);
@@ -239,7 +248,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         .map_err(io::Error::other)??;
         tracing::info!(index, "installed a snapshot received from the leader");
         let mut inner = self.lock();
-        inner.state = state;
+        inner.state = Arc::new(state);
         inner.last_applied = meta.last_log_id;
         inner.last_membership = meta.last_membership.clone();
         inner.current = Some((meta.clone(), path));

@@ -161,6 +161,7 @@ pub enum Command {
         cluster: String,
         failover_id: u64,
         seq: u32,
+        #[serde(with = "super::bytes")]
         data: Vec<u8>,
     },
     /// A piece (≤ 64 KiB) of a relay-log diff cut for one target (`name` identifies the
@@ -170,6 +171,7 @@ pub enum Command {
         failover_id: u64,
         name: String,
         seq: u32,
+        #[serde(with = "super::bytes")]
         data: Vec<u8>,
     },
     /// A server became the master; the epoch moves forward by one.

@@ -11,6 +11,7 @@
 //!   failing the log read;
 //! - every request carries a format `version`; snapshots carry [`SNAPSHOT_FORMAT_VERSION`];
 //! - new fields are added with `#[serde(default)]`.
+mod bytes;
 pub mod cluster_file;
 mod command;
 mod model;
@@ -26,3 +27,21 @@ pub use model::{
     LivenessVerdict, ManagerState, SNAPSHOT_FORMAT_VERSION, Verdict,
 };
 pub use ownership::LogLeader;
+
+impl ManagerState {
+    /// A state holding only cluster `name` (if registered) and the counters: what a read of
+    /// one cluster returns, without the other clusters or the audit trail.
+    pub fn only_cluster(&self, name: &str) -> ManagerState {
+        ManagerState {
+            clusters: self
+                .clusters
+                .get_key_value(name)
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .into_iter()
+                .collect(),
+            audit: Default::default(),
+            next_failover_id: self.next_failover_id,
+            applied_commands: self.applied_commands,
+        }
+    }
+}

@@ -55,6 +55,7 @@ pub struct FailoverStepRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BinlogTailChunk {
     pub seq: u32,
+    #[serde(with = "super::bytes")]
     pub data: Vec<u8>,
 }
 

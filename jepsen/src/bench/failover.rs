@@ -27,6 +27,7 @@ use anyhow::{Context, Result, bail};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use raftmha::chaos::NetFaults;
+use raftmha::manager::local::LocalManagers;
 use raftmha::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
 use raftmha::state::{FailoverOutcome, FailoverRecord};
 use serde::Serialize;
@@ -176,7 +177,7 @@ async fn replicates_from(db: &DbEndpoint, source_ip: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn settings_toml(args: &FailoverArgs) -> String {
+pub fn settings_toml(args: &FailoverArgs) -> String {
     let mut s = args
         .ping_interval_ms
         .map(|ms| format!("ping_interval_ms = {ms}\n"))
@@ -194,32 +195,82 @@ fn signal(pid: Option<u32>, sig: i32) {
     }
 }
 
+/// The sandbox of a failover bench run: its databases, started as `args` says.
+pub async fn start_databases(
+    args: &FailoverArgs,
+    dir: &std::path::Path,
+    base_ip: Ipv4Addr,
+    faults: &NetFaults,
+) -> Result<SandboxGuard> {
+    let mut spec = SandboxSpec::new(dir.join("db"), 3, base_ip);
+    spec.gtid = !args.lagging;
+    spec.semi_sync = !args.lagging;
+    spec.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
+    spec.extra_cnf = args.db_options.clone();
+    Ok(SandboxGuard(
+        Sandbox::up(spec).await.context("starting the databases")?,
+    ))
+}
+
 async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
     // Absolute: the agents and managers of the run refuse relative paths in their configs.
     let dir = std::path::absolute(&args.out)?.join(format!("{kind:?}-{n}").to_lowercase());
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let faults = NetFaults::new(&format!("jb{}", std::process::id()))?;
-    let mut spec = SandboxSpec::new(dir.join("db"), 3, args.base_ip);
-    spec.gtid = !args.lagging;
-    spec.semi_sync = !args.lagging;
-    spec.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
-    spec.extra_cnf = args.db_options.clone();
-    let sb = SandboxGuard(Sandbox::up(spec).await.context("starting the databases")?);
+    let sb = start_databases(args, &dir, args.base_ip, &faults).await?;
     let dbs: Vec<DbEndpoint> = crate::system::prepare_databases(&sb).await?;
     let mut sys = system::start(&sb, &faults, &dir, args.base_ip, &settings_toml(args)).await?;
+    let target = Target {
+        sb: &sb,
+        dbs: &dbs,
+        faults: &faults,
+        dir: &dir,
+        cluster: CLUSTER,
+        agents: &sys.agents,
+    };
+    let sample = measure(kind, args, target, &mut sys.managers).await?;
+    sb.down().await?;
+    Ok(sample)
+}
+
+/// One failover to measure: a real cluster of 3 MariaDB (`sb`, master = node 1) that the
+/// managers watch under the name `cluster`, with its agents in `agents`.
+pub struct Target<'a> {
+    pub sb: &'a Sandbox,
+    pub dbs: &'a [DbEndpoint],
+    pub faults: &'a NetFaults,
+    pub dir: &'a std::path::Path,
+    pub cluster: &'a str,
+    pub agents: &'a system::Agents,
+}
+
+/// Fails the master of `t` as `args.fault` says and measures the failover (see the module
+/// text); leaves the managers running and the old master down.
+pub async fn measure(
+    kind: Kind,
+    args: &FailoverArgs,
+    t: Target<'_>,
+    managers: &mut LocalManagers,
+) -> Result<Sample> {
+    let Target {
+        sb,
+        dbs,
+        faults,
+        dir,
+        cluster,
+        agents,
+    } = t;
     let clients: Vec<_> = [1u64, 2, 3]
         .iter()
-        .map(|id| {
-            sys.managers
-                .client_with_timeout(*id, Duration::from_millis(300))
-        })
+        .map(|id| managers.client_with_timeout(*id, Duration::from_millis(300)))
         .collect();
     let (rec, writer) = Recorder::start(&dir.join("history.jsonl"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let (directory, dtask) = ManagerDirectory::start(
         clients.clone(),
-        dbs.clone(),
+        dbs.to_vec(),
+        cluster,
         Duration::from_millis(50),
         stop.clone(),
     );
@@ -234,7 +285,7 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
         rec.clone(),
     ));
     let via = match args.via_haproxy {
-        true => Some(super::via_haproxy::ViaHaproxy::start(&sb, &dir, args.base_ip).await?),
+        true => Some(super::via_haproxy::ViaHaproxy::start(sb, dir, args.base_ip).await?),
         false => None,
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -249,9 +300,10 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
 
     let killed_node = dbs[0].node.clone();
     // The master's epoch before the kill (0 or 1: discovered or named by the harness).
-    let epoch0 = system::read_state(&clients)
+    let epoch0 = system::read_cluster(&clients, cluster)
         .await
-        .and_then(|s| s.clusters.get(CLUSTER).map(|c| c.epoch))
+        .flatten()
+        .map(|c| c.epoch)
         .context("no manager answered before the kill")?;
     let t0_ns = rec.now_ns();
     let t0_wall = wall_ms();
@@ -263,7 +315,7 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
         }
         Fault::HostFreeze => {
             let db = sb.pid(1)?.and_then(|p| u32::try_from(p).ok());
-            let agent = sys.agents.pid(&sb.node(1)?.name);
+            let agent = agents.pid(&sb.node(1)?.name);
             for pid in [db, agent] {
                 signal(pid, libc::SIGSTOP);
             }
@@ -287,9 +339,9 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
                 last.as_ref().map(crate::journal::phases)
             );
         }
-        let state = system::read_state(&clients).await;
-        let cluster = state.as_ref().and_then(|s| s.clusters.get(CLUSTER));
-        let failover = cluster.and_then(|c| c.failovers.back().cloned());
+        let record = system::read_cluster(&clients, cluster).await.flatten();
+        let record = record.as_ref();
+        let failover = record.and_then(|c| c.failovers.back().cloned());
         if let Some(f) = &failover {
             if let Some((outcome, _)) = &f.finished
                 && *outcome != FailoverOutcome::Succeeded
@@ -302,15 +354,15 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
             if kind == Kind::LeaderCrash
                 && leader_killed_ms.is_none()
                 && f.finished.is_none()
-                && let Some(l) = sys.managers.agreed_leader(&[1, 2, 3]).await
+                && let Some(l) = managers.agreed_leader(&[1, 2, 3]).await
             {
-                sys.managers.kill(l);
+                managers.kill(l);
                 leader_killed_ms = Some(ms(t0));
                 leader_killed_wall = wall_ms();
             }
         }
         last = failover.clone();
-        let new_master = cluster
+        let new_master = record
             .filter(|c| c.epoch > epoch0)
             .and_then(|c| c.master.clone())
             .and_then(|m| dbs.iter().find(|d| d.name == m).cloned());
@@ -374,11 +426,10 @@ async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {
     faults.heal()?;
     let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
     for id in [1u64, 2, 3] {
-        if !sys.managers.is_running(id) {
-            sys.managers.start(id);
+        if !managers.is_running(id) {
+            managers.start(id);
         }
     }
-    sb.down().await?;
     let at = |p| crate::journal::reached_at(&failover, p).map_or(f64::NAN, since_t0);
     Ok(Sample {
         detection_ms: since_t0(failover.started_at_ms),
