@@ -38,6 +38,8 @@ pub mod observe;
 pub mod operation;
 pub mod plan;
 pub mod rejoin;
+pub mod rejoin_effects;
+pub mod rejoin_run;
 pub mod repoint;
 pub mod report;
 pub mod runner;
