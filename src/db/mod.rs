@@ -7,6 +7,7 @@
 //! - [`server`]: the [`server::DbServer`] trait detection and failover use, and the
 //!   alive/failed classification of errors.
 //! - [`mysql`]: the mysql_async implementation of that trait.
+pub mod accounts;
 pub mod binlogs;
 pub mod gtid;
 pub mod mysql;
