@@ -18,11 +18,10 @@ mod operation;
 mod ownership;
 
 pub use command::{
-    Command, CommandResult, FailoverOutcome, OWNERSHIP_VERSION, Operation, REQUEST_VERSION,
-    ROLLBACK_STEP, Request, RunOwner, StepPhase, SwitchLimits,
+    Command, CommandResult, FailoverOutcome, LogLeader, OWNERSHIP_VERSION, Operation,
+    REQUEST_VERSION, ROLLBACK_STEP, Request, RunOwner, StepPhase, SwitchLimits, Verdict,
 };
 pub use model::{
     AuditRecord, BinlogTailChunk, ClusterRecord, FailoverRecord, FailoverStepRecord, LastFailover,
-    LivenessVerdict, ManagerState, SNAPSHOT_FORMAT_VERSION, Verdict,
+    LivenessVerdict, ManagerState, SNAPSHOT_FORMAT_VERSION,
 };
-pub use ownership::LogLeader;
