@@ -51,6 +51,8 @@ pub struct Shared {
     leader: Mutex<Option<RunOwner>>,
     /// Checked after each applied request: when it returns true, `successor` takes over.
     trigger: Mutex<Option<(Trigger, Option<RunOwner>)>>,
+    /// Every request applied, in order (the log as a test may store it).
+    log: Mutex<Vec<Request>>,
 }
 
 impl Shared {
@@ -59,6 +61,7 @@ impl Shared {
             state: Mutex::new(state),
             leader: Mutex::new(Some(leader)),
             trigger: Mutex::new(None),
+            log: Mutex::new(Vec::new()),
         })
     }
 
@@ -84,7 +87,16 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Every request applied so far.
+    pub fn log(&self) -> Vec<Request> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn apply(&self, req: &Request) -> CommandResult {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(req.clone());
         let log = self.leader().map(|l| LogLeader {
             term: l.term,
             node: l.manager,

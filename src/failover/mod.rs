@@ -31,6 +31,7 @@ pub mod exec;
 #[cfg(test)]
 pub(crate) mod fakes;
 pub mod fence;
+pub mod finish_report;
 pub mod hooks;
 pub mod input;
 pub mod lease_lapse;
@@ -61,3 +62,6 @@ pub use plan::{
 pub use repoint::{ReplicationAccount, change_source};
 pub use report::{FailoverRecord, FailoverReport, Outcome, StepResult, StepStatus};
 pub use select::{LostReason, LostReplica, Mode, Rejection, SelectionReason};
+
+#[cfg(test)]
+mod stored_log_tests;

@@ -10,6 +10,7 @@ use tokio::time::timeout;
 use super::effects::Effects;
 use super::engine::run_owned;
 use super::env::Env;
+use super::finish_report::FinishReport;
 use super::rejoin_run::run_rejoin;
 use super::runner::{Journal, Progress, Runner, is_deposed};
 use super::switchover_run::run_switchover;
@@ -36,41 +37,40 @@ impl Refusal {
 
 /// One line for `raftmha history` from an operation's finishing report.
 pub fn summary(f: &FailoverRecord) -> Option<String> {
-    let report = f.report.as_deref()?;
-    if let Ok(r) = serde_json::from_str::<super::switchover::SwitchReport>(report) {
-        let blocked = r
-            .writes_blocked_ms
-            .map(|ms| format!(", writes blocked {ms} ms"))
-            .unwrap_or_default();
-        let why = if r.reasons.is_empty() {
+    let why = |reasons: &[String], sep: &str| {
+        if reasons.is_empty() {
             String::new()
         } else {
-            format!(" ({})", r.reasons.join("; "))
-        };
-        return Some(format!(
-            "{}: {} → {}{blocked}{why}",
-            format!("{:?}", r.outcome).to_lowercase(),
-            r.orig_master,
-            r.new_master
-        ));
-    }
-    if let Ok(r) = serde_json::from_str::<super::rejoin::RejoinReport>(report) {
-        return Some(format!(
+            format!("{sep}{}", reasons.join("; "))
+        }
+    };
+    match FinishReport::of(f)? {
+        FinishReport::Switchover(r) => {
+            let blocked = r
+                .writes_blocked_ms
+                .map(|ms| format!(", writes blocked {ms} ms"))
+                .unwrap_or_default();
+            let why = if r.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.reasons.join("; "))
+            };
+            Some(format!(
+                "{}: {} → {}{blocked}{why}",
+                format!("{:?}", r.outcome).to_lowercase(),
+                r.orig_master,
+                r.new_master
+            ))
+        }
+        FinishReport::Rejoin(r) => Some(format!(
             "{}: {} errant event(s){}",
             format!("{:?}", r.outcome).to_lowercase(),
             r.errant.len(),
-            if r.reasons.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", r.reasons.join("; "))
-            }
-        ));
+            why(&r.reasons, "; ")
+        )),
+        FinishReport::Refused(r) => Some(format!("refused: {}", r.reasons.join("; "))),
+        FinishReport::Failover(_) | FinishReport::Text(_) => None,
     }
-    // Last: serde ignores unknown fields, so the reports above would read as refusals too.
-    if let Ok(r) = serde_json::from_str::<Refusal>(report) {
-        return Some(format!("refused: {}", r.reasons.join("; ")));
-    }
-    None
 }
 
 /// Takes operation (or unfinished failover) `record` on as this leader and runs it to its

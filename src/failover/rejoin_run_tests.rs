@@ -127,6 +127,8 @@ struct World {
     shared: Arc<Shared>,
     host: Arc<Mutex<Host>>,
     id: u64,
+    /// The requests applied before the shared log began.
+    setup: Vec<Request>,
 }
 
 fn started_id(reply: CommandResult) -> u64 {
@@ -141,15 +143,20 @@ impl World {
     /// asked to rejoin it.
     async fn new(force: bool) -> Self {
         let mut s = ManagerState::default();
-        let plain = |c| Request::new(c, Some(1), 1);
-        s.apply(&plain(Command::RegisterCluster {
+        let mut setup = Vec::new();
+        let mut plain = |c| {
+            let req = Request::new(c, Some(1), 1);
+            setup.push(req.clone());
+            s.apply(&req)
+        };
+        plain(Command::RegisterCluster {
             spec: Box::new(test_spec(SERVERS)),
-        }));
-        s.apply(&plain(Command::SetInitialMaster {
+        });
+        plain(Command::SetInitialMaster {
             cluster: "app1".into(),
             server: "db1".into(),
-        }));
-        let switch = started_id(s.apply(&plain(Command::OperationStarted {
+        });
+        let switch = started_id(plain(Command::OperationStarted {
             cluster: "app1".into(),
             server: "db1".into(),
             epoch: 0,
@@ -158,7 +165,7 @@ impl World {
                 orig_master_is_new_slave: false,
                 limits: SwitchLimits::default(),
             },
-        })));
+        }));
         let shared = Shared::new(s, A);
         let journal = MemJournal {
             shared: shared.clone(),
@@ -204,6 +211,7 @@ impl World {
             shared,
             host: Arc::new(Mutex::new(Host::default())),
             id: started_id(reply),
+            setup,
         }
     }
 
@@ -378,5 +386,30 @@ async fn a_rejoin_owner_deposed_inside_any_effect_acts_no_more_and_the_successor
             .await
             .expect("the successor finishes");
         w.check_end(&report);
+    }
+}
+
+/// `RAFTMHA_WRITE_LOG_FIXTURE=1 cargo test --lib writes_the_stored_log_fixture` writes the
+/// log of a switchover and a forced rejoin with errant events (one request per line) to
+/// `src/failover/testdata/`, for `stored_log_tests`. Written once per log format: a fixture
+/// must stay what an earlier binary wrote.
+#[tokio::test]
+async fn writes_the_stored_log_fixture() {
+    let w = World::new(true).await;
+    let errant = vec![ev(500, "Gtid"), ev(540, "Query"), ev(600, "Xid")];
+    w.run_as(1, &w.fake(true, errant)).await.expect("rejoins");
+    let lines: Vec<String> = w
+        .setup
+        .iter()
+        .chain(&w.shared.log())
+        .map(|r| serde_json::to_string(r).expect("json"))
+        .collect();
+    assert!(lines.len() > 10);
+    if std::env::var_os("RAFTMHA_WRITE_LOG_FIXTURE").is_some() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/failover/testdata/log_v2.jsonl"
+        );
+        std::fs::write(path, lines.join("\n") + "\n").expect("written");
     }
 }
