@@ -1,11 +1,30 @@
 //! The report a finished run leaves in its record, typed: decoded by what the run is (its
 //! operation kind), never by trying one shape after another. The journal keeps the report as
 //! the JSON text it always held, so logs written by earlier versions read the same.
-use super::operation::Refusal;
+use serde::{Deserialize, Serialize};
+
 use super::rejoin::RejoinReport;
 use super::report::FailoverReport;
 use super::switchover::SwitchReport;
 use crate::state::{FailoverRecord, Operation};
+
+/// The finishing detail of an operation refused before it changed anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub kind: String,
+    pub outcome: String,
+    pub reasons: Vec<String>,
+}
+
+impl Refusal {
+    pub fn new(kind: &str, reasons: Vec<String>) -> Self {
+        Refusal {
+            kind: kind.into(),
+            outcome: "refused".into(),
+            reasons,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FinishReport {

@@ -4,36 +4,17 @@
 use std::future::Future;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
 use super::effects::Effects;
 use super::engine::run_owned;
 use super::env::Env;
-use super::finish_report::FinishReport;
+use super::finish_report::{FinishReport, Refusal};
 use super::rejoin_run::run_rejoin;
 use super::runner::{Journal, Progress, Runner, is_deposed};
 use super::switchover_run::run_switchover;
 use crate::db::DbServer;
 use crate::state::{ClusterRecord, FailoverOutcome, FailoverRecord, Operation, StepPhase};
-
-/// The finishing detail of an operation refused before it changed anything.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refusal {
-    pub kind: String,
-    pub outcome: String,
-    pub reasons: Vec<String>,
-}
-
-impl Refusal {
-    pub fn new(kind: &str, reasons: Vec<String>) -> Self {
-        Refusal {
-            kind: kind.into(),
-            outcome: "refused".into(),
-            reasons,
-        }
-    }
-}
 
 /// One line for `raftmha history` from an operation's finishing report.
 pub fn summary(f: &FailoverRecord) -> Option<String> {
