@@ -50,7 +50,9 @@ async fn e5_partitioned_master_is_fenced_before_the_new_master_takes_writes() {
     );
     let fence = fence_step_result(&tb).await;
     println!("fence step: {fence}");
-    assert!(fence.contains("waited out"), "{fence}");
+    assert!(fence.contains("lease"), "{fence}");
+    let gate = promotion_step_result(&tb).await;
+    assert!(gate.contains("lease"), "{gate}");
 
     faults.heal().expect("heal");
     let acked_before = pinned.acked();

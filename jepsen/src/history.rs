@@ -128,6 +128,9 @@ pub struct RunConfig {
     /// Managers ran in this run (their final state must agree).
     #[serde(default)]
     pub managers: bool,
+    /// The databases ran semi-sync AFTER_SYNC (the profile a frozen master is judged by).
+    #[serde(default)]
+    pub semi_sync: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

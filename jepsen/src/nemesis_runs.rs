@@ -138,7 +138,7 @@ async fn watch_takeover(
 }
 
 impl Nemesis<'_> {
-    async fn cluster(&self) -> Option<ClusterRecord> {
+    pub(crate) async fn cluster(&self) -> Option<ClusterRecord> {
         crate::system::read_state(&self.clients)
             .await?
             .clusters

@@ -127,6 +127,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome> {
         anti_flap_window_ns: 480 * 60 * 1_000_000_000,
         expect_no_failover: scenario.expects_no_failover(),
         expect_failover: scenario.expects_failover,
+        semi_sync: scenario.semi_sync,
         managers: true,
     }));
 

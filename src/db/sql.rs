@@ -172,6 +172,25 @@ impl Dialect {
         }
     }
 
+    /// MariaDB (semi-sync built in since 10.3.3): a stopping IO thread of a semi-sync replica
+    /// first connects to its master to kill the dump thread, waiting up to
+    /// `rpl_semi_sync_slave_kill_conn_timeout` (5 s by default) when the master's host is
+    /// frozen or cut off, and `STOP SLAVE IO_THREAD` returns only then. `None` elsewhere.
+    pub fn semi_sync_kill_timeout(&self) -> Option<Statement> {
+        self.version.is_mariadb().then(|| {
+            Statement::new(
+                "SELECT @@GLOBAL.rpl_semi_sync_slave_enabled AS enabled, \
+                 @@GLOBAL.rpl_semi_sync_slave_kill_conn_timeout AS kill_timeout",
+            )
+        })
+    }
+
+    pub fn set_semi_sync_kill_timeout(&self, secs: u64) -> Statement {
+        Statement::new(format!(
+            "SET GLOBAL rpl_semi_sync_slave_kill_conn_timeout = {secs}"
+        ))
+    }
+
     /// MariaDB: `SHOW ALL SLAVES STATUS`, the only form with the heartbeat counters
     /// (`Slave_received_heartbeats`, `Slave_heartbeat_period`); one row per connection, pick
     /// the default one with [`default_connection_row`](super::mysql).

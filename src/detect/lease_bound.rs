@@ -12,9 +12,10 @@
 //! The stop times are on each manager's own clock; the deciding manager converts each one
 //! two ways and keeps the earlier, both being upper bounds on its own clock:
 //! - `failing_since + max_clock_skew` (clocks agree within the skew);
-//! - `read_at − (observed_at − failing_since)`: the verdict was already in this manager's
-//!   state at `read_at`, and the streak's length is measured on one clock, so it needs no
-//!   agreement between clocks at all.
+//! - `known_at − (observed_at − failing_since)`: the verdict was already in this manager's
+//!   state at `known_at` (when it applied the entry, or at the latest when it read its state),
+//!   and the streak's length is measured on one clock, so it needs no agreement between
+//!   clocks at all.
 //!
 //! Assumption (the same as the lease's): a manager that reported the master dead does not
 //! see it alive again and renew between its last report and the failover's start reaching
@@ -43,7 +44,7 @@ pub fn majority_stopped(
     voters: &BTreeSet<ManagerId>,
     epoch: u64,
     verdicts: &[ManagerVerdict],
-    read_at: Millis,
+    known_at: impl Fn(&ManagerVerdict) -> Millis,
     max_clock_skew: Duration,
 ) -> Option<Vec<Stop>> {
     let latest = latest_per_voter(voters, verdicts);
@@ -55,7 +56,7 @@ pub fn majority_stopped(
             let start = v.report.failing_since?;
             let streak = v.report.observed_at.checked_sub(start)?;
             let by_skew = start.saturating_add(skew);
-            let by_streak = read_at.saturating_sub(streak);
+            let by_streak = known_at(v).saturating_sub(streak);
             Some(Stop {
                 manager: v.manager,
                 at: by_skew.min(by_streak),

@@ -126,11 +126,16 @@ async fn execute<J: Journal>(
         }
         Action::StopIoThread { replica } => {
             let s = env.db(replica)?;
-            let d = s.dialect().await?;
-            timeout(limit, s.execute(&d.stop_io_thread()))
+            let replaced = timeout(limit, crate::db::replica_stop::stop_io_thread_promptly(s))
                 .await
                 .context("STOP SLAVE IO_THREAD timed out")??;
-            Ok(None)
+            Ok(replaced.map(|was| {
+                StepOutput::Note(format!(
+                    "rpl_semi_sync_slave_kill_conn_timeout lowered from {was} to {} s first, \
+                     so the stop does not wait on a silent master",
+                    crate::db::replica_stop::PROMPT_KILL_CONN_TIMEOUT_SECS
+                ))
+            }))
         }
         Action::SaveMasterTail { master, from } => {
             let agent = env.agent(&master.name, &ctx.token, limit).await?;
@@ -255,10 +260,24 @@ async fn execute<J: Journal>(
             Ok(Some(StepOutput::Position(st.coord)))
         }
         Action::EnableWrites { new_master } => {
+            let (c, dead) = (&cluster.spec.name, &failover.dead_master);
+            let seen_at = |manager, window_end_ms| {
+                run.journal.verdict_seen_at(crate::state::VerdictKey {
+                    cluster: c,
+                    server: dead,
+                    manager,
+                    window_end_ms,
+                })
+            };
+            let fenced = super::fence::await_old_master_fenced(env, ctx, seen_at).await?;
+            if fenced.is_some() {
+                // The gate may have slept: still the owner before the one write that counts?
+                run.confirm().await?;
+            }
             let s = env.db(new_master)?;
             let d = s.dialect().await?;
             s.execute(&d.set_read_only(false)).await?;
-            Ok(None)
+            Ok(fenced.map(StepOutput::Note))
         }
         Action::MasterIpFailoverStart { new_master } => {
             let nm = server_ref(cluster, new_master)?;

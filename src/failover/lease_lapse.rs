@@ -1,7 +1,7 @@
-//! The fence step's deadline when neither the old master nor its agent answers: the instant
-//! its lease surely lapsed, from the managers' journaled verdicts
+//! How long the promotion waits when neither the old master nor its agent answered: the
+//! instant its lease surely lapsed, from the managers' journaled verdicts
 //! ([`crate::detect::lease_bound`]), and never later than a whole lease counted from the
-//! start of the step (the bound that needs no verdicts).
+//! start of the wait (the bound that needs no verdicts).
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -14,15 +14,15 @@ use crate::state::ClusterRecord;
 
 /// When the lease of `master` surely lapsed, as an instant, given the cluster state read
 /// before `now` (`now_ms`: the same moment on the wall clock). `step_started` is the start of
-/// the fence step.
+/// the wait. `seen_at(manager, window_end_ms)`: when this manager applied that verdict (wall
+/// clock), if known; `now_ms` stands in otherwise.
 pub fn lease_lapsed_at(
     cluster: &ClusterRecord,
     master: &str,
     epoch: u64,
     ttl: Duration,
-    step_started: Instant,
-    now: Instant,
-    now_ms: Millis,
+    (step_started, now, now_ms): (Instant, Instant, Millis),
+    seen_at: impl Fn(u64, Millis) -> Option<Millis>,
 ) -> Instant {
     let whole_lease = step_started + lease_wait(ttl);
     let verdicts = journaled_verdicts(cluster, master);
@@ -30,7 +30,12 @@ pub fn lease_lapsed_at(
     // among them (its first check is reported), and counting more is only stricter.
     let voters: BTreeSet<u64> = verdicts.iter().map(|v| v.manager).collect();
     let skew = QuorumConfig::default().max_clock_skew;
-    let Some(at) = majority_stopped(&voters, epoch, &verdicts, now_ms, skew)
+    let known_at = |v: &ManagerVerdict| {
+        seen_at(v.manager, v.report.observed_at)
+            .unwrap_or(now_ms)
+            .min(now_ms)
+    };
+    let Some(at) = majority_stopped(&voters, epoch, &verdicts, known_at, skew)
         .and_then(|stops| lapsed_at(&stops, ttl))
     else {
         return whole_lease;

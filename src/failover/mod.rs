@@ -6,7 +6,8 @@
 //! - [`plan`]: the ordered steps for MHA's phases 2–5, each with what a successor needs.
 //! - [`repoint`]: the source definition for a repointed replica.
 //! - [`effects`]: the engine's effects trait ([`env`] holds what the real one reaches).
-//! - [`fence`]: fencing the old master (SQL, then its agent, then waiting out its lease).
+//! - [`fence`]: fencing the old master (SQL, then its agent, else its lease, which the
+//!   promotion waits out).
 //! - [`runner`]: the one step runner under every run: journal, ownership, resume.
 //! - [`report`]: MHA's `----- Failover Report -----` (text and JSON).
 //! - [`timing`]: when each phase ended, from the journal (metrics, benchmarks).

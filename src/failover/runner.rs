@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use super::switchover::PhaseTiming;
 use crate::state::{
     ClusterRecord, Command, CommandResult, FailoverOutcome, FailoverRecord, Request, RunOwner,
-    StepPhase,
+    StepPhase, VerdictKey,
 };
 
 /// The replicated log as runs need it, and this manager's leadership.
@@ -50,6 +50,13 @@ pub trait Journal: Send + Sync {
 
     /// Wall-clock milliseconds, stamped into requests (the journal's clock).
     fn now_ms(&self) -> u64;
+
+    /// When this manager applied a journaled verdict, on [`Journal::now_ms`]'s clock; `None`
+    /// when unknown (the lease bound then relies on clock agreement or on the time of its own
+    /// read).
+    fn verdict_seen_at(&self, _verdict: VerdictKey<'_>) -> Option<u64> {
+        None
+    }
 }
 
 /// This manager no longer owns the run: it stops without journaling anything.

@@ -91,6 +91,10 @@ impl Journal for RaftJournal {
         self.sup.handle.local_state().1.clusters.get(name).cloned()
     }
 
+    fn verdict_seen_at(&self, v: crate::state::VerdictKey<'_>) -> Option<u64> {
+        self.sup.handle.verdict_seen_at(v)
+    }
+
     fn leadership(&self) -> Option<RunOwner> {
         let (manager, term) = self.sup.handle.leadership()?;
         Some(RunOwner { manager, term })

@@ -120,6 +120,11 @@ impl RaftHandle {
         (applied.map(|l| l.index), state)
     }
 
+    /// When this manager applied a verdict (see [`super::arrivals`]).
+    pub fn verdict_seen_at(&self, v: super::arrivals::VerdictKey<'_>) -> Option<u64> {
+        self.state_machine.verdict_seen_at(v)
+    }
+
     pub fn is_leader(&self) -> bool {
         self.metrics().state == ServerState::Leader
     }

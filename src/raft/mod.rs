@@ -5,6 +5,8 @@
 //! - [`state_machine`]: applies [`crate::state::Request`]s; snapshots as checksummed files.
 //! - [`network`] / [`service`]: Raft RPCs over tonic (serde-encoded openraft messages).
 //! - [`node`]: opens a data dir safely and starts the Raft node.
+//! - [`arrivals`]: when this manager applied each verdict (local, for the lease bound).
+pub mod arrivals;
 pub mod codec;
 pub mod handle;
 pub mod log_store;

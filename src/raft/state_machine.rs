@@ -34,6 +34,8 @@ struct Inner {
     state: ManagerState,
     /// The newest snapshot file and its meta.
     current: Option<(SnapshotMeta, PathBuf)>,
+    /// When each verdict was applied here (local, not part of snapshots).
+    arrivals: super::arrivals::VerdictArrivals,
 }
 
 /// Shared handle: the Raft worker applies through it, the admin API reads through it.
@@ -41,6 +43,12 @@ struct Inner {
 pub struct StateMachineStore {
     inner: Arc<Mutex<Inner>>,
     dir: PathBuf,
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn corrupt(why: impl std::fmt::Display) -> io::Error {
@@ -95,6 +103,12 @@ impl StateMachineStore {
     pub fn read(&self) -> (Option<LogId>, ManagerState) {
         let inner = self.lock();
         (inner.last_applied, inner.state.clone())
+    }
+
+    /// When this manager applied `manager`'s verdict about `server` ending at
+    /// `window_end_ms` (wall-clock ms), if it is still that manager's newest.
+    pub fn verdict_seen_at(&self, v: super::arrivals::VerdictKey<'_>) -> Option<u64> {
+        self.lock().arrivals.seen_at(v)
     }
 }
 
@@ -166,6 +180,22 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                             term: entry.log_id.leader_id.term,
                             node: entry.log_id.leader_id.node_id,
                         };
+                        if let crate::state::Command::ReportLiveness {
+                            cluster,
+                            server,
+                            manager,
+                            window_end_ms,
+                            ..
+                        } = &req.command
+                        {
+                            let key = crate::state::VerdictKey {
+                                cluster,
+                                server,
+                                manager: *manager,
+                                window_end_ms: *window_end_ms,
+                            };
+                            inner.arrivals.note(key, wall_ms());
+                        }
                         inner.state.apply_logged(&req, Some(leader))
                     }
                     EntryPayload::Membership(m) => {

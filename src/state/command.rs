@@ -128,6 +128,15 @@ pub enum StepPhase {
     Result,
 }
 
+/// One manager's journaled verdict about one server (a `ReportLiveness` entry), by identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerdictKey<'a> {
+    pub cluster: &'a str,
+    pub server: &'a str,
+    pub manager: u64,
+    pub window_end_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailoverOutcome {

@@ -20,6 +20,7 @@ mod ownership;
 pub use command::{
     Command, CommandResult, FailoverOutcome, LogLeader, OWNERSHIP_VERSION, Operation,
     REQUEST_VERSION, ROLLBACK_STEP, Request, RunOwner, StepPhase, SwitchLimits, Verdict,
+    VerdictKey,
 };
 pub use model::{
     AuditRecord, BinlogTailChunk, ClusterRecord, FailoverRecord, FailoverStepRecord, LastFailover,

@@ -198,6 +198,19 @@ pub async fn fence_step_result(tb: &Testbed) -> String {
         .expect("the fence step's result")
 }
 
+/// The journaled result of the failover's promotion step (EnableWrites): how the wait for the
+/// old master's fence ended.
+pub async fn promotion_step_result(tb: &Testbed) -> String {
+    let c = tb.cluster().await.expect("state");
+    let f = c.failovers.back().expect("a failover");
+    let (at, _) = raftmha::failover::timing::promoted_at(f).expect("a promotion");
+    f.steps
+        .iter()
+        .find(|s| s.phase == raftmha::state::StepPhase::Result && s.at_ms == at)
+        .map(|s| s.detail.clone())
+        .expect("the promotion step's result")
+}
+
 /// When node `index` first acknowledged a write of `w`.
 pub fn first_ack_on(w: &raftmha::manager::testbed::Writer, index: usize) -> Instant {
     w.first_ack

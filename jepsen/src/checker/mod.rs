@@ -3,6 +3,7 @@
 //! Each property is a plain function over the records (no I/O), so planted histories test it.
 //! Failed-or-timed-out writes are unknown, never absent; a run whose required faults never
 //! installed is unknown, never valid.
+mod freeze;
 mod managers;
 mod properties;
 mod runs;
@@ -86,6 +87,7 @@ pub fn check(history: &[Record]) -> Report {
         runs::no_entry_from_deposed_owner(history, cfg),
         runs::writable_is_recorded_master(history, cfg),
         runs::failed_run_left_no_replica_behind(history),
+        freeze::frozen_master_quiet_after_promotion(history, cfg),
     ];
     let verdict = checks
         .iter()

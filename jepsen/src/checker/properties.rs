@@ -96,12 +96,19 @@ pub fn one_writable_master(history: &[Record]) -> CheckResult {
     const NAME: &str = "one_writable_master";
     let mut violations = Vec::new();
     let mut rounds = 0;
+    let frozen = super::freeze::FreezeWindows::of(history);
+    let default_cfg = RunConfig::default();
+    let cfg = config(history).unwrap_or(&default_cfg);
     for r in history {
         if let Event::DbRound { round, nodes, .. } = &r.event {
             rounds += 1;
             let writable: Vec<&str> = nodes
                 .iter()
                 .filter(|n| n.reachable && n.read_only == Some(false))
+                .filter(|n| {
+                    let took_write = n.writable == Some(true);
+                    !super::freeze::allowed_on_resume(&frozen, cfg, &n.node, r.time_ns, took_write)
+                })
                 .map(|n| n.node.as_str())
                 .collect();
             if writable.len() > 1 {

@@ -175,7 +175,8 @@ pub fn no_entry_from_deposed_owner(history: &[Record], cfg: &RunConfig) -> Check
 /// `read_only=OFF`, or a real write as a non-admin account committed.
 pub fn writable_is_recorded_master(history: &[Record], cfg: &RunConfig) -> CheckResult {
     const NAME: &str = "writable_is_recorded_master";
-    let (mut judged, mut violations) = (0, Vec::new());
+    let (mut judged, mut violations, mut on_resume) = (0, Vec::new(), 0);
+    let frozen = super::freeze::FreezeWindows::of(history);
     for r in history {
         let Event::DbRound {
             round,
@@ -201,6 +202,11 @@ pub fn writable_is_recorded_master(history: &[Record], cfg: &RunConfig) -> Check
         for n in nodes.iter().filter(|n| n.reachable) {
             let writable = n.writable == Some(true) || n.read_only == Some(false);
             if writable && !allowed.contains(n.node.as_str()) {
+                let took_write = n.writable == Some(true);
+                if super::freeze::allowed_on_resume(&frozen, cfg, &n.node, r.time_ns, took_write) {
+                    on_resume += 1;
+                    continue;
+                }
                 let how = match (n.read_only, n.writable) {
                     (_, Some(true)) => "took a non-admin write",
                     _ => "had read_only=OFF",
@@ -229,7 +235,8 @@ pub fn writable_is_recorded_master(history: &[Record], cfg: &RunConfig) -> Check
         NAME,
         Verdict::Valid,
         vec![format!(
-            "{judged} rounds judged against the replicated state"
+            "{judged} rounds judged against the replicated state; {on_resume} answers of a \
+             frozen master on its resume allowed by the profile"
         )],
     )
 }

@@ -96,6 +96,7 @@ impl Fault {
             Fault::PauseLeaderMidFailover
                 | Fault::PauseLeaderMidSwitchover
                 | Fault::KillNewMasterInCleanup
+                | Fault::FreezeMasterHost
         )
     }
 
@@ -111,10 +112,11 @@ impl Fault {
             | Fault::PauseLeaderMidFailover
             | Fault::PauseLeaderMidSwitchover
             | Fault::KillNewMasterInCleanup => Duration::from_millis(rng.random_range(8000..10000)),
-            // Past the promotion (about 4 s with MariaDB's defaults) but shorter than the
-            // sandbox's rpl_semi_sync_master_timeout (5 s): the semi-sync profile's promise
-            // does not cover a commit already waiting when the host froze, once the freeze
-            // outlasts that timeout (see check-repl's safety profile).
+            // At most this; the nemesis resumes the host 200 ms after the promotion is
+            // recorded (about 3.6 s with MariaDB's defaults). Shorter than the sandbox's
+            // rpl_semi_sync_master_timeout (5 s): the semi-sync profile's promise does not
+            // cover a commit already waiting when the host froze once the freeze outlasts
+            // that timeout (see check-repl's safety profile).
             Fault::FreezeMasterHost => Duration::from_millis(rng.random_range(4500..4900)),
             // Longer than the detection window: a false failover would have time to happen.
             Fault::IsolateMasterFromManagers | Fault::IsolateMasterFromMinority => {
@@ -349,6 +351,19 @@ pub const SCENARIOS: &[Scenario] = &[
             "new-master-killed-in-cleanup",
             "SIGKILL the master, then the new master right after its promotion is journaled (file/position, lagging replicas); it restarts at healing and never replicates from the old master again",
             &[Fault::KillNewMasterInCleanup],
+        )
+    },
+    failover(
+        "master-freeze-resume",
+        "SIGSTOP the master's mysqld and agent (a frozen host, MariaDB's default slave_net_timeout) until after the promotion, then SIGCONT: semi-sync AFTER_SYNC, so the resumed master acknowledges nothing more",
+        &[Fault::FreezeMasterHost],
+    ),
+    Scenario {
+        semi_sync: false,
+        ..failover(
+            "master-freeze-resume-async",
+            "the same with asynchronous replication: the resumed master may acknowledge queued statements only until its agent fences it (a moment), and those are the loss the profile names",
+            &[Fault::FreezeMasterHost],
         )
     },
     failover(
