@@ -27,6 +27,9 @@ pub mod sandbox;
 pub mod state;
 pub mod view;
 
+#[cfg(test)]
+mod layout_tests;
+
 pub mod proto {
     tonic::include_proto!("raftmha.raft.v1");
 }

@@ -2,11 +2,9 @@
 //! [`Observed`]. Failures to connect or to query become `Observed::error`, never a panic.
 use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
-
 use super::Observed;
-use crate::db::{ConnectSettings, DbServer, GtidSet, MysqlServer, Secret};
+use crate::db::accounts::{global_variables, own_grants, user_can_replicate};
+use crate::db::{ConnectSettings, DbError, DbServer, GtidSet, MysqlServer, Secret};
 use crate::state::cluster_file::{ClusterSpec, ServerSpec};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,50 +52,6 @@ async fn fill(
     s: &ServerSpec,
     password: &Secret,
 ) -> Result<(), String> {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname(s.host.clone())
-        .tcp_port(s.port)
-        .user(Some(spec.users.admin_user.clone()))
-        .pass(Some(password.expose().to_string()))
-        .prefer_socket(false);
-    let mut conn = tokio::time::timeout(TIMEOUT, Conn::new(opts))
-        .await
-        .map_err(|_| format!("cannot connect to {}: timed out", o.addr))?
-        .map_err(|e| format!("cannot connect to {}: {e}", o.addr))?;
-    let q = |e: mysql_async::Error| format!("{}: {e}", o.addr);
-    let vars: Vec<(String, String)> = conn.query("SHOW GLOBAL VARIABLES").await.map_err(q)?;
-    o.vars = vars
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
-    o.admin_grants = conn.query("SHOW GRANTS").await.map_err(q)?;
-    let repl: Vec<String> = conn
-        .exec(
-            "SELECT Repl_slave_priv FROM mysql.user WHERE User = ?",
-            (spec.users.repl_user.clone(),),
-        )
-        .await
-        .map_err(q)?;
-    o.repl_user_can_replicate = if repl.is_empty() {
-        None
-    } else {
-        Some(repl.iter().any(|p| p == "Y"))
-    };
-    let master: Vec<mysql_async::Row> = conn.query("SHOW MASTER STATUS").await.map_err(q)?;
-    o.binlog_filters = master.first().map(|r| {
-        let col = |name: &str| -> String {
-            r.columns_ref()
-                .iter()
-                .position(|c| c.name_str() == name)
-                .and_then(|i| r.get_opt::<String, _>(i))
-                .and_then(Result::ok)
-                .unwrap_or_default()
-        };
-        (col("Binlog_Do_DB"), col("Binlog_Ignore_DB"))
-    });
-    let _ = conn.disconnect().await;
-
-    // Replica status and GTIDs through the dialect layer (MariaDB and MySQL spellings).
     let server = MysqlServer::new(ConnectSettings {
         host: s.host.clone(),
         port: s.port,
@@ -106,7 +60,24 @@ async fn fill(
         connect_timeout: TIMEOUT,
         read_timeout: TIMEOUT,
     });
-    o.replica = server.replica_status().await.map_err(|e| e.to_string())?;
+    // The first query connects.
+    let vars = global_variables(&server).await.map_err(|e| match e {
+        DbError::Unreachable { kind, .. } => format!("cannot connect to {}: {kind}", o.addr),
+        other => other.to_string(),
+    })?;
+    let failed = |e: DbError| e.to_string();
+    o.vars = vars.into_iter().collect();
+    o.admin_grants = own_grants(&server).await.map_err(failed)?;
+    o.repl_user_can_replicate = user_can_replicate(&server, &spec.users.repl_user)
+        .await
+        .map_err(failed)?;
+    o.binlog_filters = server
+        .master_status()
+        .await
+        .map_err(failed)?
+        .map(|m| (m.binlog_do_db, m.binlog_ignore_db));
+    // Replica status and GTIDs through the dialect layer (MariaDB and MySQL spellings).
+    o.replica = server.replica_status().await.map_err(failed)?;
     // MariaDB's gtid_current_pos hides binlogged GTIDs once server_id changes; the union
     // with gtid_binlog_pos keeps every transaction this server wrote itself.
     o.gtid = server.gtid_state().await.ok().and_then(|g| {

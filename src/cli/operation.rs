@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::{CliError, CliResult};
 use crate::api::client::{AdminClient, ManagersArgs, first_answer};
-use crate::failover::operation::Refusal;
-use crate::failover::rejoin::{RejoinOutcome, RejoinReport};
-use crate::failover::report::FailoverReport;
-use crate::failover::switchover::{SwitchOutcome, SwitchReport};
+use crate::failover::finish_report::FinishReport;
+use crate::failover::rejoin::RejoinOutcome;
+use crate::failover::switchover::SwitchOutcome;
 use crate::state::{
     ClusterRecord, Command, CommandResult, FailoverOutcome, FailoverRecord, Operation, StepPhase,
 };
@@ -150,50 +149,48 @@ pub async fn follow(
 pub fn conclude(f: &FailoverRecord, json: bool) -> CliResult {
     let outcome = f.finished.as_ref().map(|(o, _)| o.clone());
     let report = f.report.clone().unwrap_or_default();
-    // Most specific first: serde ignores unknown fields, so a rejoin report reads as a refusal.
-    let (text, code) = if let Ok(r) = serde_json::from_str::<SwitchReport>(&report) {
-        let code = match r.outcome {
-            SwitchOutcome::Refused => EXIT_REFUSED,
-            SwitchOutcome::RolledBack => EXIT_ROLLED_BACK,
-            SwitchOutcome::Switched if !r.failed.is_empty() => EXIT_PARTIAL,
-            SwitchOutcome::Switched => 0,
-        };
-        let code = if outcome == Some(FailoverOutcome::Failed) {
+    let failed_or = |code| {
+        if outcome == Some(FailoverOutcome::Failed) {
             1
         } else {
             code
-        };
-        (r.render_text(), code)
-    } else if let Ok(r) = serde_json::from_str::<RejoinReport>(&report) {
-        let code = match r.outcome {
-            RejoinOutcome::Refused => EXIT_REFUSED,
-            RejoinOutcome::Rejoined => 0,
-        };
-        (r.render_text(), code)
-    } else if let Ok(r) = serde_json::from_str::<Refusal>(&report) {
-        let text = format!(
-            "{} refused; nothing was changed:\n  - {}\n",
-            r.kind,
-            r.reasons.join("\n  - ")
-        );
-        (text, EXIT_REFUSED)
-    } else if let Ok(r) = serde_json::from_str::<FailoverReport>(&report) {
-        let code = if outcome == Some(FailoverOutcome::Succeeded) {
-            0
-        } else {
-            1
-        };
-        (r.render_text(), code)
+        }
+    };
+    let succeeded_or_1 = if outcome == Some(FailoverOutcome::Succeeded) {
+        0
     } else {
-        let code = if outcome == Some(FailoverOutcome::Succeeded) {
-            0
-        } else {
-            1
-        };
-        (
+        1
+    };
+    let (text, code) = match FinishReport::decode(f.operation.as_ref(), &report) {
+        FinishReport::Switchover(r) => {
+            let code = match r.outcome {
+                SwitchOutcome::Refused => EXIT_REFUSED,
+                SwitchOutcome::RolledBack => EXIT_ROLLED_BACK,
+                SwitchOutcome::Switched if !r.failed.is_empty() => EXIT_PARTIAL,
+                SwitchOutcome::Switched => 0,
+            };
+            (r.render_text(), failed_or(code))
+        }
+        FinishReport::Rejoin(r) => {
+            let code = match r.outcome {
+                RejoinOutcome::Refused => EXIT_REFUSED,
+                RejoinOutcome::Rejoined => 0,
+            };
+            (r.render_text(), code)
+        }
+        FinishReport::Refused(r) => {
+            let text = format!(
+                "{} refused; nothing was changed:\n  - {}\n",
+                r.kind,
+                r.reasons.join("\n  - ")
+            );
+            (text, EXIT_REFUSED)
+        }
+        FinishReport::Failover(r) => (r.render_text(), succeeded_or_1),
+        FinishReport::Text(_) => (
             format!("{} {}: {outcome:?}: {report}\n", f.kind(), f.id),
-            code,
-        )
+            succeeded_or_1,
+        ),
     };
     if json {
         let value: serde_json::Value =

@@ -8,6 +8,10 @@
 //!   alive/failed classification of errors.
 //! - [`mysql`]: the mysql_async implementation of that trait.
 //! - [`replica_stop`]: stopping an IO thread without waiting on a silent master.
+//! - [`binlogs`], [`accounts`], [`sessions`]: a server's binlogs, grants and sessions as SQL
+//!   shows them (rejoin, check-repl, switchover).
+pub mod accounts;
+pub mod binlogs;
 pub mod gtid;
 pub mod mysql;
 pub mod replica_stop;

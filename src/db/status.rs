@@ -32,6 +32,12 @@ impl RowMap {
             .find_map(|n| self.0.get(&n.to_ascii_lowercase())?.as_deref())
     }
 
+    /// The non-NULL values, whatever their columns (`SHOW GRANTS` names its one column
+    /// after the account).
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.0.values().filter_map(|v| v.as_deref())
+    }
+
     fn text(&self, names: &[&str]) -> String {
         self.get(names).unwrap_or("").to_string()
     }

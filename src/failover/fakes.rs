@@ -12,11 +12,35 @@ use anyhow::bail;
 
 use super::effects::{Effects, StepContext, StepOutput};
 use super::input::{FailoverInput, FailoverPolicy};
+use super::operation::ManualCheck;
 use super::plan::Action;
 use super::runner::{Deposed, Journal, Runner};
 use crate::db::BinlogCoord;
 use crate::state::{
     ClusterRecord, CommandResult, FailoverRecord, LogLeader, ManagerState, Request, RunOwner,
+};
+
+/// A three-server cluster spec (db1..db3 on 10.0.0.1..3) for operation tests.
+pub const SERVERS: &str = r#"
+[[server]]
+name = "db1"
+host = "10.0.0.1"
+[[server]]
+name = "db2"
+host = "10.0.0.2"
+[[server]]
+name = "db3"
+host = "10.0.0.3"
+"#;
+
+/// The first owner of a run in tests, and its successor in a newer term.
+pub const A: RunOwner = RunOwner {
+    manager: 1,
+    term: 2,
+};
+pub const B: RunOwner = RunOwner {
+    manager: 2,
+    term: 3,
 };
 
 type Trigger = Box<dyn FnMut(&Request) -> bool + Send>;
@@ -27,6 +51,8 @@ pub struct Shared {
     leader: Mutex<Option<RunOwner>>,
     /// Checked after each applied request: when it returns true, `successor` takes over.
     trigger: Mutex<Option<(Trigger, Option<RunOwner>)>>,
+    /// Every request applied, in order (the log as a test may store it).
+    log: Mutex<Vec<Request>>,
 }
 
 impl Shared {
@@ -35,6 +61,7 @@ impl Shared {
             state: Mutex::new(state),
             leader: Mutex::new(Some(leader)),
             trigger: Mutex::new(None),
+            log: Mutex::new(Vec::new()),
         })
     }
 
@@ -60,7 +87,16 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Every request applied so far.
+    pub fn log(&self) -> Vec<Request> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn apply(&self, req: &Request) -> CommandResult {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(req.clone());
         let log = self.leader().map(|l| LogLeader {
             term: l.term,
             node: l.manager,
@@ -86,6 +122,20 @@ impl Shared {
 pub struct MemJournal {
     pub shared: Arc<Shared>,
     pub id: u64,
+}
+
+impl MemJournal {
+    pub fn new(shared: &Arc<Shared>, id: u64) -> Self {
+        MemJournal {
+            shared: shared.clone(),
+            id,
+        }
+    }
+}
+
+/// Progress lines nobody reads.
+pub fn quiet() -> super::runner::Progress {
+    Arc::new(|_: &str| {})
 }
 
 impl Journal for MemJournal {
@@ -135,6 +185,8 @@ pub struct FakeEffects {
     pub done: Arc<Mutex<Vec<Done>>>,
     /// Called after each recorded effect (tests depose the leader from here).
     pub after_effect: Box<dyn Fn(&str) + Send + Sync>,
+    /// What a manual failover's preflight answers (empty: it may start).
+    pub manual_refusals: Vec<String>,
 }
 
 impl FakeEffects {
@@ -143,6 +195,7 @@ impl FakeEffects {
             input,
             done,
             after_effect: Box::new(|_| {}),
+            manual_refusals: Vec::new(),
         }
     }
 
@@ -155,6 +208,18 @@ impl FakeEffects {
                 action: action.clone(),
             });
         (self.after_effect)(&action);
+    }
+}
+
+impl ManualCheck for FakeEffects {
+    async fn manual_preflight(
+        &self,
+        _c: &ClusterRecord,
+        _dead: &str,
+        _new_master: Option<&str>,
+        _force: bool,
+    ) -> Vec<String> {
+        self.manual_refusals.clone()
     }
 }
 

@@ -32,6 +32,7 @@ pub mod exec;
 #[cfg(test)]
 pub(crate) mod fakes;
 pub mod fence;
+pub mod finish_report;
 pub mod hooks;
 pub mod input;
 pub mod lease_lapse;
@@ -39,6 +40,8 @@ pub mod observe;
 pub mod operation;
 pub mod plan;
 pub mod rejoin;
+pub mod rejoin_effects;
+pub mod rejoin_run;
 pub mod repoint;
 pub mod report;
 pub mod runner;
@@ -60,3 +63,6 @@ pub use plan::{
 pub use repoint::{ReplicationAccount, change_source};
 pub use report::{FailoverRecord, FailoverReport, Outcome, StepResult, StepStatus};
 pub use select::{LostReason, LostReplica, Mode, Rejection, SelectionReason};
+
+#[cfg(test)]
+mod stored_log_tests;

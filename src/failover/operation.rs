@@ -1,73 +1,57 @@
 //! Operator operations (`raftmha switch`, `failover`, `rejoin`) on the leader: the CLI opens
 //! a record with [`crate::state::Command::OperationStarted`]; the leader's supervisor finds it
 //! unfinished and calls [`run_operation`], the same path a successor leader takes to resume it.
+use std::future::Future;
+
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
+use super::effects::Effects;
 use super::engine::run_owned;
 use super::env::Env;
-use super::rejoin::run_rejoin;
+use super::finish_report::{FinishReport, Refusal};
+use super::rejoin_run::run_rejoin;
 use super::runner::{Journal, Progress, Runner, is_deposed};
 use super::switchover_run::run_switchover;
 use crate::db::DbServer;
-use crate::state::{FailoverOutcome, FailoverRecord, Operation, StepPhase};
-
-/// The finishing detail of an operation refused before it changed anything.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refusal {
-    pub kind: String,
-    pub outcome: String,
-    pub reasons: Vec<String>,
-}
-
-impl Refusal {
-    pub fn new(kind: &str, reasons: Vec<String>) -> Self {
-        Refusal {
-            kind: kind.into(),
-            outcome: "refused".into(),
-            reasons,
-        }
-    }
-}
+use crate::state::{ClusterRecord, FailoverOutcome, FailoverRecord, Operation, StepPhase};
 
 /// One line for `raftmha history` from an operation's finishing report.
 pub fn summary(f: &FailoverRecord) -> Option<String> {
-    let report = f.report.as_deref()?;
-    if let Ok(r) = serde_json::from_str::<super::switchover::SwitchReport>(report) {
-        let blocked = r
-            .writes_blocked_ms
-            .map(|ms| format!(", writes blocked {ms} ms"))
-            .unwrap_or_default();
-        let why = if r.reasons.is_empty() {
+    let why = |reasons: &[String], sep: &str| {
+        if reasons.is_empty() {
             String::new()
         } else {
-            format!(" ({})", r.reasons.join("; "))
-        };
-        return Some(format!(
-            "{}: {} → {}{blocked}{why}",
-            format!("{:?}", r.outcome).to_lowercase(),
-            r.orig_master,
-            r.new_master
-        ));
-    }
-    if let Ok(r) = serde_json::from_str::<super::rejoin::RejoinReport>(report) {
-        return Some(format!(
+            format!("{sep}{}", reasons.join("; "))
+        }
+    };
+    match FinishReport::of(f)? {
+        FinishReport::Switchover(r) => {
+            let blocked = r
+                .writes_blocked_ms
+                .map(|ms| format!(", writes blocked {ms} ms"))
+                .unwrap_or_default();
+            let why = if r.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.reasons.join("; "))
+            };
+            Some(format!(
+                "{}: {} → {}{blocked}{why}",
+                format!("{:?}", r.outcome).to_lowercase(),
+                r.orig_master,
+                r.new_master
+            ))
+        }
+        FinishReport::Rejoin(r) => Some(format!(
             "{}: {} errant event(s){}",
             format!("{:?}", r.outcome).to_lowercase(),
             r.errant.len(),
-            if r.reasons.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", r.reasons.join("; "))
-            }
-        ));
+            why(&r.reasons, "; ")
+        )),
+        FinishReport::Refused(r) => Some(format!("refused: {}", r.reasons.join("; "))),
+        FinishReport::Failover(_) | FinishReport::Text(_) => None,
     }
-    // Last: serde ignores unknown fields, so the reports above would read as refusals too.
-    if let Ok(r) = serde_json::from_str::<Refusal>(report) {
-        return Some(format!("refused: {}", r.reasons.join("; ")));
-    }
-    None
 }
 
 /// Takes operation (or unfinished failover) `record` on as this leader and runs it to its
@@ -94,32 +78,68 @@ pub async fn run_operation<J: Journal>(
                 Err(e)
             }
         },
-        Some(Operation::ManualFailover { new_master, force }) => {
-            if record.steps.is_empty() {
-                let (c, _) = run.record().await?;
-                run.confirm().await?;
-                let reasons =
-                    manual_preflight(env, &c, &record.dead_master, new_master.as_deref(), *force)
-                        .await;
-                if !reasons.is_empty() {
-                    let refusal = Refusal::new("manual_failover", reasons.clone());
-                    run.finish(FailoverOutcome::Aborted, serde_json::to_string(&refusal)?)
-                        .await?;
-                    return Ok(format!("manual failover refused: {}", reasons.join("; ")));
-                }
-                run.journal_step(
-                    "manual.preflight",
-                    StepPhase::Result,
-                    format!(
-                        "{} confirmed by the operator{}",
-                        record.dead_master,
-                        if *force { " (--force)" } else { "" }
-                    ),
-                )
+        Some(Operation::ManualFailover { .. }) => run_manual_failover(&run, record, env).await,
+    }
+}
+
+/// What a manual failover checks before it starts, behind a trait so the run can be tested
+/// over fakes.
+pub trait ManualCheck: Send + Sync {
+    /// Why the failover of `dead` (to `new_master` if forced) must not start, if it must not.
+    fn manual_preflight(
+        &self,
+        c: &ClusterRecord,
+        dead: &str,
+        new_master: Option<&str>,
+        force: bool,
+    ) -> impl Future<Output = Vec<String>> + Send;
+}
+
+/// A manual failover (`--master_state=dead`) this manager owns: the operator's preflight
+/// (journaled as `manual.preflight` or finished as a refusal), then the failover's own steps.
+pub async fn run_manual_failover<J: Journal, E: Effects + ManualCheck>(
+    run: &Runner<'_, J>,
+    record: &FailoverRecord,
+    fx: &E,
+) -> anyhow::Result<String> {
+    let Some(Operation::ManualFailover { new_master, force }) = &record.operation else {
+        anyhow::bail!("operation {} is not a manual failover", record.id);
+    };
+    if record.steps.is_empty() {
+        let (c, _) = run.record().await?;
+        run.confirm().await?;
+        let reasons = fx
+            .manual_preflight(&c, &record.dead_master, new_master.as_deref(), *force)
+            .await;
+        if !reasons.is_empty() {
+            let refusal = Refusal::new("manual_failover", reasons.clone());
+            run.finish(FailoverOutcome::Aborted, serde_json::to_string(&refusal)?)
                 .await?;
-            }
-            Ok(run_owned(&run, env).await?.render_text())
+            return Ok(format!("manual failover refused: {}", reasons.join("; ")));
         }
+        run.journal_step(
+            "manual.preflight",
+            StepPhase::Result,
+            format!(
+                "{} confirmed by the operator{}",
+                record.dead_master,
+                if *force { " (--force)" } else { "" }
+            ),
+        )
+        .await?;
+    }
+    Ok(run_owned(run, fx).await?.render_text())
+}
+
+impl ManualCheck for Env {
+    async fn manual_preflight(
+        &self,
+        c: &ClusterRecord,
+        dead: &str,
+        new_master: Option<&str>,
+        force: bool,
+    ) -> Vec<String> {
+        manual_preflight(self, c, dead, new_master, force).await
     }
 }
 
@@ -127,7 +147,7 @@ pub async fn run_operation<J: Journal>(
 /// and a forced new master is a live replica of it.
 async fn manual_preflight(
     env: &Env,
-    c: &crate::state::ClusterRecord,
+    c: &ClusterRecord,
     dead: &str,
     new_master: Option<&str>,
     force: bool,

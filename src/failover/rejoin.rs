@@ -10,21 +10,19 @@
 //! by GTID from the divergence point (`BINLOG_GTID_POS`), or, in file/position mode, at the
 //! new master's position the operation captured, which requires that no later promotion
 //! happened.
-use anyhow::{Context, bail};
+//!
+//! This file holds the decisions, as plain functions of the journal and of what was
+//! observed; [`super::rejoin_run`] runs them over [`super::rejoin_effects::RejoinEffects`].
 use serde::{Deserialize, Serialize};
-use tokio::time::timeout;
 
 use super::effects::StepOutput;
-use super::env::Env;
-use super::input::server_ref;
 use super::plan::{Action, FailoverPlan};
 use super::runner::result_of;
-use super::runner::{Journal, Runner};
 use super::switchover::FollowBy;
-use crate::db::sql::quote as quote_sql;
-use crate::db::status::RowMap;
-use crate::db::{BinlogCoord, DbServer, GtidSet, MariaGtidPos, Statement};
-use crate::state::{BinlogTailChunk, ClusterRecord, FailoverOutcome, Operation, StepPhase};
+use crate::db::BinlogCoord;
+use crate::db::binlogs::BinaryLog;
+pub use crate::db::binlogs::BinlogEvent;
+use crate::state::{BinlogTailChunk, ClusterRecord, FailoverOutcome, Operation};
 
 /// Up to where the cluster has the host's binlog, and where its replacement started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,15 +36,6 @@ pub struct Divergence {
     pub successor_pos: Option<BinlogCoord>,
     /// The cluster epoch right after the replacement.
     pub epoch_after: u64,
-}
-
-/// One row of `SHOW BINLOG EVENTS`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BinlogEvent {
-    pub file: String,
-    pub pos: u64,
-    pub event_type: String,
-    pub info: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,249 +247,84 @@ pub fn divergence(c: &ClusterRecord, server: &str) -> Result<Divergence, String>
     })
 }
 
-fn event(row: &RowMap) -> BinlogEvent {
-    BinlogEvent {
-        file: row.get(&["log_name"]).unwrap_or("").to_string(),
-        pos: row.get(&["pos"]).and_then(|p| p.parse().ok()).unwrap_or(0),
-        event_type: row.get(&["event_type"]).unwrap_or("").to_string(),
-        info: row.get(&["info"]).unwrap_or("").chars().take(120).collect(),
-    }
-}
-
-/// The host's binlog events after `own` (at most 200), or why they cannot be read.
-async fn events_after(
-    s: &crate::db::MysqlServer,
-    own: &BinlogCoord,
-) -> anyhow::Result<Vec<BinlogEvent>> {
-    let logs = s.query(&Statement::new("SHOW BINARY LOGS")).await?;
-    let files: Vec<(String, u64)> = logs
-        .iter()
-        .map(|r| {
-            (
-                r.get(&["log_name"]).unwrap_or("").to_string(),
-                r.get(&["file_size"])
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            )
-        })
-        .collect();
-    let Some((_, size)) = files.iter().find(|(f, _)| *f == own.file) else {
-        bail!(
+/// The binlog files to read for errant events (oldest first) and the offset to start each
+/// at, or why errant transactions cannot be ruled out.
+pub fn files_to_read(logs: &[BinaryLog], own: &BinlogCoord) -> Result<Vec<(String, u64)>, String> {
+    let Some(at) = logs.iter().find(|l| l.name == own.file) else {
+        return Err(format!(
             "its binlog {} is gone (purged?): errant transactions cannot be ruled out",
             own.file
-        );
+        ));
     };
-    if *size < own.pos {
-        bail!(
-            "its binlog {} ends at {size}, before {own}: it lost events the cluster has",
-            own.file
-        );
-    }
-    let mut out = Vec::new();
-    for (file, _) in files
-        .iter()
-        .filter(|(f, _)| BinlogCoord::new(f.clone(), 0) >= BinlogCoord::new(own.file.clone(), 0))
-    {
-        let from = if *file == own.file { own.pos } else { 4 };
-        let rows = s
-            .query(&Statement::new(format!(
-                "SHOW BINLOG EVENTS IN {} FROM {from} LIMIT 1000",
-                quote_sql(file)
-            )))
-            .await?;
-        out.extend(errant_events(&rows.iter().map(event).collect::<Vec<_>>()));
-        if out.len() >= 200 {
-            out.truncate(200);
-            break;
-        }
-    }
-    Ok(out)
-}
-
-/// Runs the rejoin `runner` owns (the record names the host in `dead_master`).
-pub async fn run_rejoin<J: Journal>(
-    runner: &Runner<'_, J>,
-    env: &Env,
-) -> anyhow::Result<RejoinReport> {
-    let run = runner;
-    let id = runner.id;
-    let (c, f) = run.record().await?;
-    let Some(Operation::Rejoin { force }) = f.operation else {
-        bail!("operation {id} is not a rejoin");
-    };
-    let host = f.dead_master.clone();
-    let master = c.master.clone().context("the cluster has no master")?;
-    let mut report = RejoinReport {
-        kind: "rejoin".into(),
-        outcome: RejoinOutcome::Refused,
-        server: host.clone(),
-        master: master.clone(),
-        divergence: None,
-        errant: Vec::new(),
-        forced: force,
-        follows_by: None,
-        reasons: Vec::new(),
-    };
-    run.say(&format!("rejoin {id}: {host} as a replica of {master}"));
-    match check(env, &c, &host, &master).await {
-        Ok((d, errant, by)) => {
-            report.divergence = Some(d);
-            report.errant = errant;
-            report.follows_by = Some(by);
-        }
-        Err(e) => report.reasons.push(format!("{e:#}")),
-    }
-    if !report.errant.is_empty() && !force {
-        report.reasons.push(format!(
-            "{host} has {} event(s) after the point the cluster took over; rejoining would \
-             keep them on {host} only (rerun with --force to accept that, or rebuild {host})",
-            report.errant.len()
+    if at.size < own.pos {
+        return Err(format!(
+            "its binlog {} ends at {}, before {own}: it lost events the cluster has",
+            own.file, at.size
         ));
     }
-    if !report.reasons.is_empty() {
-        // Printed once journaled: a deposed owner's finish is refused, and it prints nothing.
-        run.finish(FailoverOutcome::Aborted, serde_json::to_string(&report)?)
-            .await?;
-        run.say(&report.render_text());
-        return Ok(report);
-    }
-    run.journal_step(
-        "rejoin.check",
-        StepPhase::Result,
-        serde_json::to_string(&report.divergence)?,
-    )
-    .await?;
-    let s = env.server(&host).context("no connection settings")?;
-    run.step(
-        "rejoin.fence",
-        &format!("{host}: read_only=ON, kill client sessions"),
-        async {
-            let killed = s.stop_client_writes().await?;
-            anyhow::Ok(format!("{} sessions killed", killed.len()))
-        },
-    )
-    .await?;
-    let (by, d) = (
-        report.follows_by.unwrap_or(FollowBy::Position),
-        report.divergence.clone().context("checked above")?,
-    );
-    let master_ref = server_ref(&c, &master)?;
-    run.step(
-        "rejoin.follow",
-        &format!("{host}: replicate from {master}"),
-        async {
-            let dl = s.dialect().await?;
-            if by == FollowBy::Gtid {
-                let rows = s
-                    .query(&Statement::new(format!(
-                        "SELECT BINLOG_GTID_POS({}, {}) AS pos",
-                        quote_sql(&d.own.file),
-                        d.own.pos
-                    )))
-                    .await?;
-                let pos = rows
-                    .first()
-                    .and_then(|r| r.get(&["pos"]))
-                    .context("BINLOG_GTID_POS returned nothing")?;
-                let pos = MariaGtidPos::parse(pos)?;
-                s.execute(&dl.stop_replica()).await?;
-                if let Some(set) = dl.set_gtid_slave_pos(&GtidSet::MariaDb(pos)) {
-                    s.execute(&set).await?;
-                }
-            }
-            let done = env
-                .repoint(&host, &master_ref, by.into(), d.successor_pos.as_ref())
-                .await?;
-            anyhow::Ok(done.unwrap_or_else(|| "already replicating".into()))
-        },
-    )
-    .await?;
-    // Bounded: the IO thread connects within a retry or two.
-    let connected = async {
-        for _ in 0..50 {
-            if let Some(st) = s.replica_status().await?
-                && st.is_receiving()
-                && st.sql_running
-            {
-                return anyhow::Ok(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        bail!("replication did not start within 5 s")
-    };
-    timeout(env.step_timeout, connected)
-        .await
-        .context("replication status")??;
-    report.outcome = RejoinOutcome::Rejoined;
-    // Printed once journaled: a deposed owner's finish is refused, and it prints nothing.
-    run.finish(FailoverOutcome::Succeeded, serde_json::to_string(&report)?)
-        .await?;
-    run.say(&report.render_text());
-    Ok(report)
+    let first = BinlogCoord::new(own.file.clone(), 0);
+    Ok(logs
+        .iter()
+        .filter(|l| BinlogCoord::new(l.name.clone(), 0) >= first)
+        .map(|l| {
+            let from = if l.name == own.file { own.pos } else { 4 };
+            (l.name.clone(), from)
+        })
+        .collect())
 }
 
-/// The divergence point, the errant events and how the host will follow the master.
-async fn check(
-    env: &Env,
-    c: &ClusterRecord,
+/// Why the host cannot follow `master` by `by` from divergence `d` (cluster at `epoch`),
+/// if it cannot.
+pub fn follow_refusal(
+    d: &Divergence,
+    by: FollowBy,
+    master_is_mariadb: bool,
     host: &str,
     master: &str,
-) -> anyhow::Result<(Divergence, Vec<BinlogEvent>, FollowBy)> {
-    let d = divergence(c, host).map_err(|e| anyhow::anyhow!(e))?;
-    let s = env.server(host).context("no connection settings")?;
-    let m = env.server(master).context("no connection settings")?;
-    let limit = env.step_timeout;
-    timeout(limit, s.variables())
-        .await
-        .with_context(|| format!("{host} does not answer"))??;
-    let m_ref = server_ref(c, master)?;
-    if let Some(st) = s.replica_status().await?
-        && st.replicates_from(&m_ref.host, m_ref.port)
-        && st.sql_running
-    {
-        bail!("{host} already replicates from {master}");
+    epoch: u64,
+) -> Option<String> {
+    if !master_is_mariadb && by == FollowBy::Gtid {
+        return Some("GTID rejoin is implemented for MariaDB only".into());
     }
-    let errant = timeout(limit, events_after(s, &d.own))
-        .await
-        .context("reading its binlog events timed out")??;
-    // GTID when the master's other replicas use it (MariaDB always logs GTIDs).
-    let mut by = FollowBy::Position;
-    for other in c
-        .spec
-        .servers
-        .iter()
-        .filter(|x| x.name != host && x.name != master)
-    {
-        if let Some(o) = env.server(&other.name)
-            && let Ok(Ok(Some(st))) = timeout(env.probe_timeout, o.replica_status()).await
-            && st.uses_gtid()
-        {
-            by = FollowBy::Gtid;
-        }
+    if by == FollowBy::Gtid {
+        return None;
     }
-    let version = m.version().await?;
-    if !version.is_mariadb() && by == FollowBy::Gtid {
-        bail!("GTID rejoin is implemented for MariaDB only");
+    if d.successor != master || epoch != d.epoch_after {
+        return Some(format!(
+            "in file/position mode a rejoin starts at the position operation {} captured on \
+             {}, but the master changed since (now {master}, epoch {epoch}): repoint {host} by hand",
+            d.operation_id, d.successor
+        ));
     }
-    if by == FollowBy::Position {
-        if d.successor != master || c.epoch != d.epoch_after {
-            bail!(
-                "in file/position mode a rejoin starts at the position operation {} captured on \
-                 {}, but the master changed since (now {master}, epoch {}): repoint {host} by hand",
-                d.operation_id,
-                d.successor,
-                c.epoch
-            );
-        }
-        if d.successor_pos.is_none() {
-            bail!(
-                "operation {} captured no position on {}",
-                d.operation_id,
-                d.successor
-            );
-        }
+    if d.successor_pos.is_none() {
+        return Some(format!(
+            "operation {} captured no position on {}",
+            d.operation_id, d.successor
+        ));
     }
-    Ok((d, errant, by))
+    None
+}
+
+/// What the check decided, journaled as the result of `rejoin.check` so a successor leader
+/// resumes from it instead of checking again a host that may already replicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checked {
+    pub divergence: Divergence,
+    pub follows_by: FollowBy,
+    pub errant: Vec<BinlogEvent>,
+}
+
+/// The refusals of a rejoin given what the check found (`Err`: why it could not check).
+pub fn refusals(checked: &Result<Checked, String>, force: bool, host: &str) -> Vec<String> {
+    match checked {
+        Err(e) => vec![e.clone()],
+        Ok(c) if !c.errant.is_empty() && !force => vec![format!(
+            "{host} has {} event(s) after the point the cluster took over; rejoining would \
+             keep them on {host} only (rerun with --force to accept that, or rebuild {host})",
+            c.errant.len()
+        )],
+        Ok(_) => Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -84,3 +84,57 @@ fn a_server_never_replaced_has_no_divergence_point() {
     };
     assert!(divergence(&c, "db1").is_err());
 }
+
+fn log(name: &str, size: u64) -> BinaryLog {
+    BinaryLog {
+        name: name.into(),
+        size,
+    }
+}
+
+#[test]
+fn errant_events_are_read_from_the_divergence_point_on_and_a_lost_point_is_refused() {
+    let own = BinlogCoord::new("binlog.000002", 400);
+    let logs = [
+        log("binlog.000001", 9000),
+        log("binlog.000002", 800),
+        log("binlog.000003", 300),
+    ];
+    assert_eq!(
+        files_to_read(&logs, &own).expect("readable"),
+        [
+            ("binlog.000002".to_string(), 400),
+            ("binlog.000003".to_string(), 4)
+        ]
+    );
+    let purged = files_to_read(&logs[2..], &own).expect_err("purged");
+    assert!(purged.contains("is gone"), "{purged}");
+    let short = files_to_read(&[log("binlog.000002", 300)], &own).expect_err("short");
+    assert!(short.contains("lost events"), "{short}");
+}
+
+#[test]
+fn a_file_position_rejoin_needs_the_same_master_and_epoch_and_a_captured_position() {
+    let d = Divergence {
+        operation_id: 7,
+        own: BinlogCoord::new("binlog.000002", 400),
+        successor: "db2".into(),
+        successor_pos: Some(BinlogCoord::new("binlog.000009", 4)),
+        epoch_after: 3,
+    };
+    let pos = FollowBy::Position;
+    assert_eq!(follow_refusal(&d, pos, true, "db1", "db2", 3), None);
+    let moved = follow_refusal(&d, pos, true, "db1", "db3", 4).expect("refused");
+    assert!(moved.contains("repoint db1 by hand"), "{moved}");
+    let none = Divergence {
+        successor_pos: None,
+        ..d.clone()
+    };
+    assert!(follow_refusal(&none, pos, true, "db1", "db2", 3).is_some());
+    // By GTID the start is the host's own position: a later promotion does not matter.
+    assert_eq!(
+        follow_refusal(&d, FollowBy::Gtid, true, "db1", "db3", 4),
+        None
+    );
+    assert!(follow_refusal(&d, FollowBy::Gtid, false, "db1", "db2", 3).is_some());
+}

@@ -1,15 +1,16 @@
-//! The runner's ownership and resume rules over the in-memory fakes: a failover whose owner
-//! loses its leadership before, during or after any step does nothing more and journals
-//! nothing more; the new leader resumes it to the same end, re-running only the step that
-//! was in flight.
+//! The runner's ownership and resume rules over the in-memory fakes: a failover (automatic,
+//! or manual: an operator's `--master_state=dead`) whose owner loses its leadership before,
+//! during or after any step does nothing more and journals nothing more; the new leader
+//! resumes it to the same end, re-running only the step that was in flight.
 use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::failover::engine::run_failover;
-use crate::failover::fakes::{Done, FakeEffects, MemJournal, Shared};
+use crate::failover::fakes::{A, B, Done, FakeEffects, MemJournal, Shared, quiet};
+use crate::failover::operation::run_manual_failover;
 use crate::failover::plan::tests::seed_004;
 use crate::state::cluster_file::test_spec;
-use crate::state::{FailoverOutcome, ManagerState};
+use crate::state::{FailoverOutcome, ManagerState, Operation};
 
 const SERVERS: &str = r#"
 [[server]]
@@ -23,15 +24,6 @@ candidate_master = true
 name = "mha03"
 host = "192.168.0.103"
 "#;
-
-const A: RunOwner = RunOwner {
-    manager: 1,
-    term: 2,
-};
-const B: RunOwner = RunOwner {
-    manager: 2,
-    term: 3,
-};
 
 fn registered() -> ManagerState {
     let mut s = ManagerState::default();
@@ -47,20 +39,47 @@ fn registered() -> ManagerState {
     s
 }
 
-fn quiet() -> Progress {
-    std::sync::Arc::new(|_: &str| {})
+/// Which kind of failover a test runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Automatic,
+    Manual,
 }
 
 struct World {
     shared: Arc<Shared>,
     done: Arc<Mutex<Vec<Done>>>,
+    kind: Kind,
 }
 
 impl World {
     fn new() -> Self {
+        Self::of(Kind::Automatic)
+    }
+
+    /// A registered cluster; for a manual failover, the operator's request opened.
+    fn of(kind: Kind) -> Self {
+        let mut state = registered();
+        if kind == Kind::Manual {
+            let reply = state.apply(&Request::new(
+                Command::OperationStarted {
+                    cluster: "app1".into(),
+                    server: "mha01".into(),
+                    epoch: 0,
+                    operation: Operation::ManualFailover {
+                        new_master: None,
+                        force: false,
+                    },
+                },
+                Some(1),
+                1,
+            ));
+            assert!(matches!(reply, CommandResult::Ok { .. }), "{reply:?}");
+        }
         World {
-            shared: Shared::new(registered(), A),
+            shared: Shared::new(state, A),
             done: Arc::new(Mutex::new(Vec::new())),
+            kind,
         }
     }
 
@@ -73,7 +92,17 @@ impl World {
             shared: self.shared.clone(),
             id,
         };
-        run_failover(&journal, effects, "app1", &quiet()).await?;
+        match self.kind {
+            Kind::Automatic => {
+                run_failover(&journal, effects, "app1", &quiet()).await?;
+            }
+            Kind::Manual => {
+                // As the supervisor does: the record as this manager reads it, then resume.
+                let record = self.record();
+                let run = Runner::resume(&journal, "app1", record.id, &quiet()).await?;
+                run_manual_failover(&run, &record, effects).await?;
+            }
+        }
         Ok(())
     }
 
@@ -96,8 +125,8 @@ impl World {
 }
 
 /// An undisturbed run: its journal entries and effects, in order.
-async fn undisturbed() -> (Vec<(String, StepPhase)>, Vec<Done>) {
-    let w = World::new();
+async fn undisturbed(kind: Kind) -> (Vec<(String, StepPhase)>, Vec<Done>) {
+    let w = World::of(kind);
     w.run_as(1, &w.effects()).await.expect("runs");
     let f = w.record();
     assert!(matches!(f.finished, Some((FailoverOutcome::Succeeded, _))));
@@ -107,7 +136,7 @@ async fn undisturbed() -> (Vec<(String, StepPhase)>, Vec<Done>) {
 /// After the deposed run stopped: nothing after `cut` journal entries, no finish; then the
 /// new leader resumes it to success, re-running at most `in_flight`.
 async fn check_resume(w: &World, cut: usize, effects_before: usize, in_flight: Option<&str>) {
-    let (all_entries, all_effects) = undisturbed().await;
+    let (all_entries, all_effects) = undisturbed(w.kind).await;
     assert_eq!(
         w.entries(),
         all_entries[..cut],
@@ -123,6 +152,14 @@ async fn check_resume(w: &World, cut: usize, effects_before: usize, in_flight: O
     w.run_as(2, &w.effects())
         .await
         .expect("the new leader resumes");
+    if w.kind == Kind::Manual {
+        let preflights = w
+            .entries()
+            .iter()
+            .filter(|(s, _)| s == "manual.preflight")
+            .count();
+        assert_eq!(preflights, 1, "the operator's preflight is journaled once");
+    }
     let f = w.record();
     assert_eq!(f.owner, Some(B));
     assert!(
@@ -162,10 +199,16 @@ async fn check_resume(w: &World, cut: usize, effects_before: usize, in_flight: O
 
 #[tokio::test]
 async fn losing_leadership_after_any_journal_entry_stops_the_run_and_the_successor_finishes_it() {
-    let (entries, effects) = undisturbed().await;
+    for kind in [Kind::Automatic, Kind::Manual] {
+        after_any_journal_entry(kind).await;
+    }
+}
+
+async fn after_any_journal_entry(kind: Kind) {
+    let (entries, effects) = undisturbed(kind).await;
     assert!(entries.len() > 10, "{entries:?}");
     for (cut, (step, phase)) in entries.iter().enumerate() {
-        let w = World::new();
+        let w = World::of(kind);
         let (step, phase) = (step.clone(), *phase);
         let mut seen = 0;
         let target = entries[..=cut]
@@ -198,9 +241,15 @@ async fn losing_leadership_after_any_journal_entry_stops_the_run_and_the_success
 
 #[tokio::test]
 async fn losing_leadership_during_any_effect_journals_nothing_more_and_only_that_step_reruns() {
-    let (_, effects) = undisturbed().await;
+    for kind in [Kind::Automatic, Kind::Manual] {
+        during_any_effect(kind).await;
+    }
+}
+
+async fn during_any_effect(kind: Kind) {
+    let (_, effects) = undisturbed(kind).await;
     for (k, effect) in effects.iter().enumerate() {
-        let w = World::new();
+        let w = World::of(kind);
         let shared = w.shared.clone();
         let count = Arc::new(Mutex::new(0usize));
         let mut fx = w.effects();
@@ -241,10 +290,22 @@ async fn a_deposed_leader_that_wakes_up_after_the_takeover_cannot_finish_or_step
         A,
         5,
     );
-    let journal = MemJournal {
-        shared: w.shared.clone(),
-        id: 1,
-    };
+    let journal = MemJournal::new(&w.shared, 1);
     assert!(journal.propose(late).await.is_err(), "A no longer leads");
     assert!(w.entries().iter().all(|(s, _)| s != "late"));
+}
+
+#[tokio::test]
+async fn a_manual_failover_refused_by_its_preflight_changes_nothing() {
+    let w = World::of(Kind::Manual);
+    let mut fx = w.effects();
+    fx.manual_refusals = vec!["mha01 still answers".into()];
+    w.run_as(1, &fx).await.expect("refused, not failed");
+    let f = w.record();
+    assert!(
+        matches!(f.finished, Some((FailoverOutcome::Aborted, _))),
+        "{f:?}"
+    );
+    assert!(w.done().is_empty());
+    assert_eq!(w.shared.state().clusters["app1"].epoch, 0);
 }

@@ -7,35 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::db::BinlogCoord;
-use crate::failover::fakes::{MemJournal, Shared};
+use crate::failover::fakes::{A, B, MemJournal, SERVERS, Shared, quiet};
 use crate::failover::input::ServerRef;
-use crate::failover::runner::{Progress, Runner, is_deposed};
+use crate::failover::runner::{Runner, is_deposed};
 use crate::failover::switchover::ServerFacts;
 use crate::failover::switchover::tests::{master, replica};
 use crate::failover::switchover_effects::Timed;
 use crate::state::cluster_file::test_spec;
-use crate::state::{ManagerState, Request, RunOwner, SwitchLimits};
-
-const SERVERS: &str = r#"
-[[server]]
-name = "db1"
-host = "10.0.0.1"
-[[server]]
-name = "db2"
-host = "10.0.0.2"
-[[server]]
-name = "db3"
-host = "10.0.0.3"
-"#;
-
-const A: RunOwner = RunOwner {
-    manager: 1,
-    term: 2,
-};
-const B: RunOwner = RunOwner {
-    manager: 2,
-    term: 3,
-};
+use crate::state::{ManagerState, Request, SwitchLimits};
 
 /// The servers as the fake sees them: which are writable, and every effect performed.
 #[derive(Default)]
@@ -146,10 +125,6 @@ struct World {
     id: u64,
 }
 
-fn quiet() -> Progress {
-    Arc::new(|_: &str| {})
-}
-
 impl World {
     fn new() -> Self {
         let mut s = ManagerState::default();
@@ -200,10 +175,7 @@ impl World {
     }
 
     async fn run_as(&self, manager: u64, fx: &FakeSwitch) -> anyhow::Result<SwitchReport> {
-        let journal = MemJournal {
-            shared: self.shared.clone(),
-            id: manager,
-        };
+        let journal = MemJournal::new(&self.shared, manager);
         let runner = Runner::resume(&journal, "app1", self.id, &quiet()).await?;
         run_switchover(&runner, fx).await
     }

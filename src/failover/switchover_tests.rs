@@ -12,7 +12,7 @@ fn vars(read_only: bool) -> ServerVariables {
     .expect("variables")
 }
 
-fn replica_of(host: &str, lag: &str, sql_errno: &str) -> ReplicaStatus {
+pub(crate) fn replica_of(host: &str, lag: &str, sql_errno: &str) -> ReplicaStatus {
     ReplicaStatus::parse(&RowMap::from_pairs([
         ("Master_Host", Some(host)),
         ("Master_Port", Some("3306")),

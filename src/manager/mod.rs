@@ -5,12 +5,14 @@
 //! masters' leases (renewals, unfence of a self-fenced master); [`route_notes`] tells the
 //! other servers' agents which server is master (their `/replica` checks).
 pub mod config;
+pub mod duties;
 pub mod haproxy;
 pub mod heartbeat;
 pub mod leader_tasks;
 pub mod lease;
 pub mod local;
 pub mod metrics;
+pub mod raft_journal;
 pub mod replica_watch;
 pub mod resolve;
 pub mod route_notes;

@@ -1,37 +1,42 @@
-//! Detection and failover wired into the daemon.
+//! Detection and failover wired into the daemon: the reconciler's runtime.
 //!
 //! Every manager runs one monitor per registered cluster's current master and commits each
 //! verdict report to the Raft log (forwarded to the leader when it is not the leader). The
 //! leader re-evaluates on every applied entry (and at least every 100 ms, because verdicts
-//! go stale with time): a majority of fresh `Dead` verdicts plus the replicas' confirmation
-//! start the journaled failover; an unfinished failover in the journal is resumed.
+//! go stale with time): [`super::duties::analyze`] decides each cluster's duty from the
+//! replicated state (resume a run, discover the master, confirm a dead master with its
+//! replicas, fail over, or hold back and say why), and this file performs it as a
+//! leader-scoped task ([`LeaderTasks`]: aborted when the leadership is lost, awaited on
+//! shutdown), like the sweep that keeps failed-over masters read-only.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use raftmha_node::agent::client::FencingToken;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
+use super::duties::{
+    Duty, analyze, failover_decision, monitor_config, returned_masters, still_returned,
+};
 use super::leader_tasks::LeaderTasks;
 use super::lease::Leases;
+use super::raft_journal::{Proposer, RaftJournal};
 use super::resolve::{admin_credentials, build_env};
 use crate::api::auth::AuthToken;
-use crate::api::client::AdminClient;
 use crate::api::server::now_ms;
-use raftmha_node::agent::client::FencingToken;
-
-use crate::db::{ConnectSettings, DbServer, MysqlServer, PingType};
+use crate::db::{ConnectSettings, DbServer, MysqlServer};
 use crate::detect::{
-    Decision, ManagerVerdict, MonitorConfig, QuorumConfig, SystemClock, Verdict, VerdictReport,
-    decide, probe_replicas, run_monitor_renewing,
+    ReplicaEvidence, SystemClock, Verdict, VerdictReport, probe_replicas, run_monitor_renewing,
 };
 use crate::failover::engine::run_failover;
 use crate::failover::operation::run_operation;
-use crate::failover::runner::{Deposed, Journal, Progress, is_deposed};
-use crate::raft::handle::{NotDone, RaftHandle};
-use crate::state::cluster_file::{self, ClusterSpec};
-use crate::state::{ClusterRecord, Command, CommandResult, Request, RunOwner};
+use crate::failover::runner::{Progress, is_deposed};
+use crate::raft::handle::RaftHandle;
+use crate::state::cluster_file::ClusterSpec;
+use crate::state::{ClusterRecord, Command, CommandResult, FailoverRecord};
 
 /// How often the leader re-evaluates even when nothing is applied (verdict freshness).
 const REEVALUATE: Duration = Duration::from_millis(100);
@@ -46,8 +51,8 @@ async fn fence_returned_masters(
     now: &RaftHandle,
     term: u64,
 ) {
-    // A running switchover may be making one of them the master right now.
-    if c.failovers.iter().any(|f| f.finished.is_none()) {
+    let old = returned_masters(c);
+    if old.is_empty() {
         return;
     }
     // `c` may be older than the last applied entry: ask the applied state again right before
@@ -57,30 +62,12 @@ async fn fence_returned_masters(
             .1
             .clusters
             .get(&c.spec.name)
-            .is_some_and(|c| {
-                c.master.as_deref() != Some(name)
-                    && c.failovers.iter().all(|f| f.finished.is_some())
-            })
+            .is_some_and(|c| still_returned(c, name))
     };
-    let old: BTreeSet<&str> = c
-        .failovers
-        .iter()
-        .filter(|f| {
-            matches!(
-                f.finished,
-                Some((crate::state::FailoverOutcome::Succeeded, _))
-            )
-        })
-        .map(|f| f.dead_master.as_str())
-        .filter(|m| c.master.as_deref() != Some(*m))
-        .collect();
-    if old.is_empty() {
-        return;
-    }
     let Ok(env) = build_env(&c.spec, work_dir) else {
         return;
     };
-    for name in old {
+    for name in &old {
         let Some(s) = env.servers.get(name) else {
             continue;
         };
@@ -118,96 +105,19 @@ pub struct Supervisor {
     pub replica_watch: Arc<super::replica_watch::ReplicaWatch>,
 }
 
-/// The Raft log as the runs' journal, and this manager's leadership.
-#[derive(Clone)]
-pub struct RaftJournal {
-    sup: Supervisor,
-}
-
-impl Journal for RaftJournal {
-    async fn propose(&self, req: Request) -> anyhow::Result<CommandResult> {
-        if req.term.is_none() {
-            return self.sup.propose_request(req).await;
-        }
-        // Acting for a run: only the leader may, so never forwarded.
-        match self.sup.handle.write(req).await {
-            Ok((result, _)) => Ok(result),
-            Err(e) => anyhow::bail!("not proposed: {}", not_done(&e)),
-        }
-    }
-
-    async fn cluster(&self, name: &str) -> anyhow::Result<Option<ClusterRecord>> {
-        let (state, _) = self
-            .sup
-            .handle
-            .read()
-            .await
-            .map_err(|e| anyhow::anyhow!("linearizable read failed: {}", not_done(&e)))?;
-        Ok(state.clusters.get(name).cloned())
-    }
-
-    fn local_cluster(&self, name: &str) -> Option<ClusterRecord> {
-        self.sup.handle.local_state().1.clusters.get(name).cloned()
-    }
-
-    fn verdict_seen_at(&self, v: crate::state::VerdictKey<'_>) -> Option<u64> {
-        self.sup.handle.verdict_seen_at(v)
-    }
-
-    fn leadership(&self) -> Option<RunOwner> {
-        let (manager, term) = self.sup.handle.leadership()?;
-        Some(RunOwner { manager, term })
-    }
-
-    async fn confirm(&self, owner: RunOwner) -> Result<(), Deposed> {
-        if owner.manager != self.sup.id {
-            return Err(Deposed(format!("{owner} is not this manager")));
-        }
-        self.sup
-            .handle
-            .confirm_leader(owner.term)
-            .await
-            .map_err(Deposed)
-    }
-
-    fn now_ms(&self) -> u64 {
-        now_ms()
-    }
-}
-
-fn not_done(e: &NotDone) -> String {
-    match e {
-        NotDone::NotLeader(l) => format!("not the leader (leader: {l:?})"),
-        NotDone::Failed(m) => m.clone(),
-    }
-}
-
 impl Supervisor {
-    async fn propose(&self, command: Command) -> anyhow::Result<CommandResult> {
-        self.propose_request(Request::new(command, Some(self.id), now_ms()))
-            .await
+    /// This manager's way into the log (forwarding plain requests when it does not lead).
+    pub fn proposer(&self) -> Proposer {
+        Proposer {
+            handle: self.handle.clone(),
+            id: self.id,
+            token: self.token.clone(),
+            local_ip: self.local_ip,
+        }
     }
 
-    /// Proposes `req`; on a follower it is forwarded whole to the leader, so the log names
-    /// this manager (not the leader) as its proposer.
-    async fn propose_request(&self, req: Request) -> anyhow::Result<CommandResult> {
-        let kind = req.command.kind();
-        match self.handle.write(req.clone()).await {
-            Ok((result, _)) => Ok(result),
-            Err(NotDone::NotLeader(Some((_, Some(addr))))) => {
-                let client = AdminClient::new_from(
-                    &addr,
-                    self.token.clone(),
-                    Duration::from_secs(5),
-                    self.local_ip,
-                )
-                .map_err(|e| anyhow::anyhow!(e))?
-                .forwarding();
-                let (result, _) = client.write_request(&req).await?;
-                Ok(result)
-            }
-            Err(e) => anyhow::bail!("cannot propose {kind}: {}", not_done(&e)),
-        }
+    async fn propose(&self, command: Command) -> anyhow::Result<CommandResult> {
+        self.proposer().propose(command).await
     }
 
     /// Runs until `stop` turns true.
@@ -215,7 +125,10 @@ impl Supervisor {
         let (reports_tx, mut reports_rx) =
             mpsc::channel::<(String, String, u64, VerdictReport)>(256);
         let reporter = self.clone();
-        tokio::spawn(async move {
+        // Every manager's own tasks (monitors, their forwarders, the reporter): ended and
+        // awaited when the supervisor stops.
+        let mut background = JoinSet::new();
+        background.spawn(async move {
             while let Some((cluster, server, epoch, report)) = reports_rx.recv().await {
                 let cmd = Command::ReportLiveness {
                     cluster,
@@ -239,7 +152,7 @@ impl Supervisor {
         });
         let mut monitors: BTreeMap<String, (String, u64, watch::Sender<bool>)> = BTreeMap::new();
         let mut tasks = LeaderTasks::default();
-        let mut refused: BTreeMap<String, String> = BTreeMap::new();
+        let holds = Arc::new(Holds::default());
         let leases = Leases::default();
         let heartbeats = super::heartbeat::HeartbeatKeeper::default();
         let mut last_unfence: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
@@ -248,6 +161,7 @@ impl Supervisor {
             if *stop.borrow() {
                 break;
             }
+            while background.try_join_next().is_some() {}
             let (applied, state) = self.handle.local_state();
             let leading = self.handle.leadership().map(|(_, term)| term);
             let leader = leading.is_some();
@@ -268,8 +182,14 @@ impl Supervisor {
                 if monitors.contains_key(name) {
                     continue;
                 }
-                let started =
-                    self.start_monitor(&c.spec, master, c.epoch, reports_tx.clone(), &leases);
+                let started = self.start_monitor(
+                    &c.spec,
+                    master,
+                    c.epoch,
+                    reports_tx.clone(),
+                    &leases,
+                    &mut background,
+                );
                 match started {
                     Ok(stop_tx) => {
                         monitors.insert(name.clone(), (master.clone(), c.epoch, stop_tx));
@@ -292,6 +212,7 @@ impl Supervisor {
                 });
             }
             if let Some(term) = leading {
+                let (voters, now) = (self.voters(), now_ms());
                 for (name, c) in &state.clusters {
                     self.sample_replicas(name, c);
                     if tasks.busy(name) {
@@ -314,16 +235,15 @@ impl Supervisor {
                         tasks.spawn_for(name, task);
                         continue;
                     }
-                    let why = self.leader_duty(name, c, &mut tasks).await;
-                    match why {
-                        Some(why) if refused.get(name) != Some(&why) => {
-                            tracing::info!(cluster = %name, "no failover: {why}");
-                            refused.insert(name.clone(), why);
-                        }
-                        Some(_) => {}
-                        None => {
-                            refused.remove(name);
-                        }
+                    let duty = analyze(c, &voters, now);
+                    // Duties performed by a task note their own hold.
+                    let held = matches!(
+                        duty,
+                        Duty::ConfirmWithReplicas { .. } | Duty::DiscoverMaster
+                    );
+                    let why = self.perform(name, c, duty, &mut tasks, &holds);
+                    if !held {
+                        holds.note(name, why);
                     }
                 }
             }
@@ -336,6 +256,8 @@ impl Supervisor {
             let _ = s.send(true);
         }
         tasks.shutdown().await;
+        background.abort_all();
+        while background.join_next().await.is_some() {}
     }
 
     /// Keeps the leader's record of the replicas' streams current (see [`ReplicaWatch`]).
@@ -366,139 +288,160 @@ impl Supervisor {
             .sample(name, key, (m.host.clone(), m.port), replicas);
     }
 
-    /// What the leader does for one cluster; returns why no failover starts, if the master
-    /// looks dead to someone but no failover may start.
-    async fn leader_duty(
-        &self,
-        name: &str,
-        c: &ClusterRecord,
-        tasks: &mut LeaderTasks,
-    ) -> Option<String> {
-        if let Some(f) = c.failovers.iter().find(|f| f.finished.is_none()) {
-            // An automatic failover to resume, or an operator's operation to run or resume.
-            self.spawn_failover(name, &c.spec, Some(f.clone()), tasks);
-            return None;
-        }
-        let Some(master) = &c.master else {
-            if let Err(e) = self.discover_master(&c.spec).await {
-                return Some(format!("master not known yet: {e:#}"));
-            }
-            return None;
-        };
-        let verdicts = manager_verdicts(c, master);
-        if !verdicts.iter().any(|v| v.report.verdict == Verdict::Dead) {
-            return None;
-        }
-        let voters: BTreeSet<u64> = self
-            .handle
+    /// The Raft voters (the managers whose verdicts count).
+    fn voters(&self) -> BTreeSet<u64> {
+        self.handle
             .view()
             .members
             .iter()
             .filter(|(_, _, voter)| *voter)
             .map(|(id, _, _)| *id)
-            .collect();
-        let monitor = monitor_config(&c.spec);
-        let mut quorum = quorum_config(&c.spec, &monitor);
-        let now = now_ms();
-        // Managers first (cheap, from the log); only then ask the replicas.
-        quorum.replica_confirmation = false;
-        if let Decision::NotDead(r) = decide(&quorum, &voters, c.epoch, &verdicts, now, &[]) {
-            return Some(format!("{r:?}"));
-        }
-        quorum.replica_confirmation = c.spec.settings.replica_confirmation;
-        let evidence = if quorum.replica_confirmation {
-            let Ok(env) = build_env(&c.spec, &self.work_dir) else {
-                return Some("cannot build connection settings".into());
-            };
-            let Some(m) = c.spec.servers.iter().find(|s| &s.name == master) else {
-                return Some("master not in spec".into());
-            };
-            let replicas: Vec<(String, &MysqlServer)> = env
-                .servers
-                .iter()
-                .filter(|(n, _)| *n != master)
-                .map(|(n, s)| (n.clone(), s))
-                .collect();
-            let mut evidence =
-                probe_replicas(&replicas, &m.host, m.port, monitor.check_timeout()).await;
-            self.replica_watch.note(name, &mut evidence);
-            evidence
-        } else {
-            Vec::new()
-        };
-        match decide(&quorum, &voters, c.epoch, &verdicts, now, &evidence) {
-            Decision::NotDead(r) => return Some(format!("{r:?}")),
-            Decision::MasterDead { supporters, .. } => {
-                if c.paused {
-                    return Some("failover is paused".into());
-                }
-                if let Some(last) = &c.last_failover {
-                    let window = c.spec.settings.last_failover_minute * 60_000;
-                    if !last.acknowledged && now.saturating_sub(last.finished_at_ms) < window {
-                        return Some(format!(
-                            "the last failover ({}) finished less than {} minutes ago and is not \
-                             acknowledged: run `raftmha ack` (MHA's last_failover_minute)",
-                            last.failover_id, c.spec.settings.last_failover_minute
-                        ));
-                    }
-                }
+            .collect()
+    }
+
+    /// Performs `duty` for cluster `name` (see [`analyze`]) as a leader-scoped task of the
+    /// cluster; returns why no failover starts, if it is held back.
+    fn perform(
+        &self,
+        name: &str,
+        c: &ClusterRecord,
+        duty: Duty,
+        tasks: &mut LeaderTasks,
+        holds: &Arc<Holds>,
+    ) -> Option<String> {
+        match duty {
+            Duty::Idle => None,
+            Duty::Hold(why) => Some(why),
+            // An automatic failover to resume, or an operator's operation to run or resume.
+            Duty::Run(f) => {
+                self.spawn_failover(name, &c.spec, Some(*f), tasks);
+                None
+            }
+            Duty::FailOver { master, supporters } => {
                 tracing::warn!(cluster = %name, ?supporters, "master {master} is dead by quorum");
+                self.spawn_failover(name, &c.spec, None, tasks);
+                None
+            }
+            Duty::DiscoverMaster => {
+                let (sup, spec, holds) = (self.clone(), c.spec.clone(), holds.clone());
+                tasks.spawn_for(name, async move {
+                    let why = sup.discover_master(&spec).await.err();
+                    holds.note(
+                        &spec.name,
+                        why.map(|e| format!("master not known yet: {e:#}")),
+                    );
+                });
+                None
+            }
+            Duty::ConfirmWithReplicas { master } => {
+                let (sup, c, holds) = (self.clone(), c.clone(), holds.clone());
+                let voters = self.voters();
+                tasks.spawn_for(name, async move {
+                    let name = c.spec.name.clone();
+                    let evidence = match sup.replica_evidence(&c, &master).await {
+                        Ok(e) => e,
+                        Err(why) => return holds.note(&name, Some(why)),
+                    };
+                    match failover_decision(&c, &voters, now_ms(), &evidence) {
+                        Err(why) => holds.note(&name, Some(why)),
+                        Ok(supporters) => {
+                            holds.note(&name, None);
+                            tracing::warn!(cluster = %name, ?supporters, "master {master} is dead by quorum");
+                            // Within this task: the cluster stays busy until the run ends.
+                            sup.failover_task(&name, &c.spec, None).await;
+                        }
+                    }
+                });
+                None
             }
         }
-        self.spawn_failover(name, &c.spec, None, tasks);
-        None
+    }
+
+    /// What the replicas of `master` say about it (their stream, and the leader's record of
+    /// it between evaluations).
+    async fn replica_evidence(
+        &self,
+        c: &ClusterRecord,
+        master: &str,
+    ) -> Result<Vec<ReplicaEvidence>, String> {
+        let Ok(env) = build_env(&c.spec, &self.work_dir) else {
+            return Err("cannot build connection settings".into());
+        };
+        let Some(m) = c.spec.servers.iter().find(|s| s.name == master) else {
+            return Err("master not in spec".into());
+        };
+        let replicas: Vec<(String, &MysqlServer)> = env
+            .servers
+            .iter()
+            .filter(|(n, _)| *n != master)
+            .map(|(n, s)| (n.clone(), s))
+            .collect();
+        let monitor = monitor_config(&c.spec);
+        let mut evidence =
+            probe_replicas(&replicas, &m.host, m.port, monitor.check_timeout()).await;
+        self.replica_watch.note(&c.spec.name, &mut evidence);
+        Ok(evidence)
     }
 
     fn spawn_failover(
         &self,
         name: &str,
         spec: &ClusterSpec,
-        running: Option<crate::state::FailoverRecord>,
+        running: Option<FailoverRecord>,
         tasks: &mut LeaderTasks,
+    ) {
+        let (sup, spec, cluster) = (self.clone(), spec.clone(), name.to_string());
+        tasks.spawn_for(name, async move {
+            sup.failover_task(&cluster, &spec, running).await
+        });
+    }
+
+    /// Runs (or resumes) `running`, or starts the failover of the cluster's master.
+    async fn failover_task(
+        &self,
+        cluster: &str,
+        spec: &ClusterSpec,
+        running: Option<FailoverRecord>,
     ) {
         let env = match build_env(spec, &self.work_dir) {
             Ok(env) => env,
             Err(e) => {
-                tracing::error!(cluster = %name, "cannot fail over: {e:#}");
+                tracing::error!(cluster = %cluster, "cannot fail over: {e:#}");
                 return;
             }
         };
-        let journal = RaftJournal { sup: self.clone() };
-        let cluster = name.to_string();
+        let journal = RaftJournal::new(self.proposer());
         let progress: Progress = Arc::new(|line: &str| tracing::info!("{line}"));
-        let (handle, metrics) = (self.handle.clone(), self.metrics.clone());
-        let task = async move {
-            if let Some(record) = running {
-                match run_operation(&journal, &env, &cluster, &record, &progress).await {
-                    Ok(summary) => tracing::info!("\n{summary}"),
-                    Err(e) if is_deposed(&e) => {
-                        tracing::warn!(cluster = %cluster, "{} {} stopped: {e:#}", record.kind(), record.id)
-                    }
-                    Err(e) => {
-                        tracing::error!(cluster = %cluster, "{} {} failed: {e:#}", record.kind(), record.id)
-                    }
-                }
-                return;
-            }
-            match run_failover(&journal, &env, &cluster, &progress).await {
-                Ok(report) => tracing::info!("\n{}", report.render_text()),
+        if let Some(record) = running {
+            match run_operation(&journal, &env, cluster, &record, &progress).await {
+                Ok(summary) => tracing::info!("\n{summary}"),
                 Err(e) if is_deposed(&e) => {
-                    tracing::warn!(cluster = %cluster, "failover stopped: {e:#}")
+                    tracing::warn!(cluster = %cluster, "{} {} stopped: {e:#}", record.kind(), record.id)
                 }
-                Err(e) => tracing::error!(cluster = %cluster, "failover failed: {e:#}"),
+                Err(e) => {
+                    tracing::error!(cluster = %cluster, "{} {} failed: {e:#}", record.kind(), record.id)
+                }
             }
-            if let Some(f) = handle
-                .local_state()
-                .1
-                .clusters
-                .get(&cluster)
-                .and_then(|c| c.failovers.back())
-                .filter(|f| f.finished.is_some())
-            {
-                super::metrics::record_failover(&metrics, &cluster, f);
+            return;
+        }
+        match run_failover(&journal, &env, cluster, &progress).await {
+            Ok(report) => tracing::info!("\n{}", report.render_text()),
+            Err(e) if is_deposed(&e) => {
+                tracing::warn!(cluster = %cluster, "failover stopped: {e:#}")
             }
-        };
-        tasks.spawn_for(name, task);
+            Err(e) => tracing::error!(cluster = %cluster, "failover failed: {e:#}"),
+        }
+        if let Some(f) = self
+            .handle
+            .local_state()
+            .1
+            .clusters
+            .get(cluster)
+            .and_then(|c| c.failovers.back())
+            .filter(|f| f.finished.is_some())
+        {
+            super::metrics::record_failover(&self.metrics, cluster, f);
+        }
     }
 
     /// A newly registered cluster's master: the one reachable server replicating from nobody.
@@ -529,6 +472,7 @@ impl Supervisor {
         epoch: u64,
         reports: mpsc::Sender<(String, String, u64, VerdictReport)>,
         leases: &Leases,
+        background: &mut JoinSet<()>,
     ) -> anyhow::Result<watch::Sender<bool>> {
         let cfg = monitor_config(spec);
         let m = spec
@@ -553,7 +497,7 @@ impl Supervisor {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (tx, mut rx) = mpsc::channel(16);
         let (cluster, name) = (spec.name.clone(), master.to_string());
-        tokio::spawn(async move {
+        background.spawn(async move {
             while let Some(report) = rx.recv().await {
                 if reports
                     .send((cluster.clone(), name.clone(), epoch, report))
@@ -566,7 +510,7 @@ impl Supervisor {
         });
         let (alive_tx, alive_rx) = watch::channel(None);
         leases.spawn_renewals(&self.handle, self.id, spec, m, epoch, alive_rx);
-        tokio::spawn(async move {
+        background.spawn(async move {
             let alive = Some(alive_tx);
             if let Err(e) =
                 run_monitor_renewing(&server, &cfg, &SystemClock, tx, stop_rx, alive).await
@@ -578,42 +522,30 @@ impl Supervisor {
     }
 }
 
+/// Why each cluster's failover is held back, logged once per change.
+#[derive(Default)]
+pub struct Holds(std::sync::Mutex<BTreeMap<String, String>>);
+
+impl Holds {
+    pub fn note(&self, cluster: &str, why: Option<String>) {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match why {
+            Some(why) if held.get(cluster) != Some(&why) => {
+                tracing::info!(cluster = %cluster, "no failover: {why}");
+                held.insert(cluster.to_string(), why);
+            }
+            Some(_) => {}
+            None => {
+                held.remove(cluster);
+            }
+        }
+    }
+}
+
 fn to_state_verdict(v: Verdict) -> crate::state::Verdict {
     match v {
         Verdict::Alive => crate::state::Verdict::Alive,
         Verdict::Suspect => crate::state::Verdict::Suspect,
         Verdict::Dead => crate::state::Verdict::Dead,
-    }
-}
-
-/// The managers' latest verdicts about `master`, as the quorum rule reads them.
-fn manager_verdicts(c: &ClusterRecord, master: &str) -> Vec<ManagerVerdict> {
-    crate::failover::lease_lapse::journaled_verdicts(c, master)
-}
-
-pub fn monitor_config(spec: &ClusterSpec) -> MonitorConfig {
-    let s = &spec.settings;
-    let interval = Duration::from_millis(s.ping_interval_ms);
-    MonitorConfig {
-        ping_type: match s.ping_type {
-            cluster_file::PingType::Select => PingType::Select,
-            cluster_file::PingType::Connect => PingType::Connect,
-            cluster_file::PingType::Insert => PingType::Insert,
-        },
-        interval,
-        suspect_interval: interval.min(Duration::from_millis(100)),
-        failures_to_dead: s.ping_failures,
-        reaffirm_every: interval.max(Duration::from_millis(1000)),
-    }
-}
-
-fn quorum_config(spec: &ClusterSpec, monitor: &MonitorConfig) -> QuorumConfig {
-    let d = QuorumConfig::default();
-    QuorumConfig {
-        freshness: d
-            .freshness
-            .max(monitor.reaffirm_every + monitor.interval * 3),
-        replica_confirmation: spec.settings.replica_confirmation,
-        ..d
     }
 }

@@ -4,7 +4,40 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::cluster_file::ClusterSpec;
-use super::model::Verdict;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Alive,
+    Suspect,
+    Dead,
+}
+
+/// The leader that appended an entry to the Raft log: its term and node id. `None` when the
+/// caller does not know (unit tests applying requests directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLeader {
+    pub term: u64,
+    pub node: u64,
+}
+
+/// The owner a request claims to act as, checked against the log entry that carries it:
+/// a manager acts for a run only in a term it leads itself.
+pub(super) fn acting_owner(req: &Request, log: Option<LogLeader>) -> Result<RunOwner, String> {
+    let (Some(manager), Some(term)) = (req.by, req.term) else {
+        return Err("only the manager leader acting for a run may write its journal (the request names no manager and term)".into());
+    };
+    let owner = RunOwner { manager, term };
+    if let Some(log) = log
+        && (log.term != term || log.node != manager)
+    {
+        return Err(format!(
+            "{owner} is deposed: its entry was appended by manager {} in term {}",
+            log.node, log.term
+        ));
+    }
+    Ok(owner)
+}
 
 /// Version of the [`Request`] envelope written into the Raft log.
 ///

@@ -19,15 +19,14 @@ mod operation;
 mod ownership;
 
 pub use command::{
-    Command, CommandResult, FailoverOutcome, OWNERSHIP_VERSION, Operation, REQUEST_VERSION,
-    ROLLBACK_STEP, Request, RunOwner, StepPhase, SwitchLimits, VerdictKey,
+    Command, CommandResult, FailoverOutcome, LogLeader, OWNERSHIP_VERSION, Operation,
+    REQUEST_VERSION, ROLLBACK_STEP, Request, RunOwner, StepPhase, SwitchLimits, Verdict,
+    VerdictKey,
 };
 pub use model::{
     AuditRecord, BinlogTailChunk, ClusterRecord, FailoverRecord, FailoverStepRecord, LastFailover,
-    LivenessVerdict, ManagerState, SNAPSHOT_FORMAT_VERSION, Verdict,
+    LivenessVerdict, ManagerState, SNAPSHOT_FORMAT_VERSION,
 };
-pub use ownership::LogLeader;
-
 impl ManagerState {
     /// A state holding only cluster `name` (if registered) and the counters: what a read of
     /// one cluster returns, without the other clusters or the audit trail.

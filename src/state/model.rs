@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::cluster_file::ClusterSpec;
 use super::command::{
-    Command, CommandResult, FailoverOutcome, Operation, Request, RunOwner, StepPhase,
+    Command, CommandResult, FailoverOutcome, LogLeader, Operation, Request, RunOwner, StepPhase,
+    Verdict, acting_owner,
 };
-use super::ownership::{LogLeader, acting_owner};
 
 /// Version of the serialized [`ManagerState`] inside a snapshot.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
@@ -16,14 +16,6 @@ pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 const AUDIT_KEEP: usize = 1000;
 const FAILOVERS_KEEP: usize = 20;
 const TAIL_CHUNK_MAX: usize = 64 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Alive,
-    Suspect,
-    Dead,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LivenessVerdict {

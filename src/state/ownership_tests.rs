@@ -1,6 +1,6 @@
 //! The ownership rules of run journals, over the pure state machine.
 use super::super::cluster_file::test_spec;
-use super::super::command::{Command, FailoverOutcome, Operation, StepPhase};
+use super::super::command::{Command, FailoverOutcome, Operation, RunOwner, StepPhase};
 use super::*;
 
 const SERVERS: &str = r#"
