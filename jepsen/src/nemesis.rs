@@ -419,56 +419,6 @@ impl Nemesis<'_> {
     }
 
     /// SIGSTOP a database and its host's agent together, SIGCONT both after `hold`.
-    async fn freeze_host(&self, fault: Fault, index: usize, hold: Duration) -> Result<()> {
-        let node = self.sb.node(index)?;
-        // The address too: the checker matches the frozen host's observations by it.
-        let name = format!("{} ({}:{})", node.name, node.ip, node.port);
-        let agent_pid = self.system.agents.pid(&node.name);
-        let (Some(db), Some(agent)) = (self.sb.pid(index)?, agent_pid) else {
-            record(
-                self.rec,
-                fault,
-                NemesisAction::Start,
-                NemesisOutcome::Skipped,
-                format!("{name} or its agent is not running"),
-            );
-            return Ok(());
-        };
-        let agent = i32::try_from(agent)?;
-        signal(db, libc::SIGSTOP);
-        signal(agent, libc::SIGSTOP);
-        record(
-            self.rec,
-            fault,
-            NemesisAction::Start,
-            NemesisOutcome::Installed,
-            format!("SIGSTOP {name} (pid {db}) and its agent (pid {agent})"),
-        );
-        // Resume right after the promotion is recorded (the moment the issue is about), and
-        // never later than `hold`, below rpl_semi_sync_master_timeout: a commit already waiting
-        // when the host froze must not outlive that timeout (see check-repl's profile).
-        let until = tokio::time::Instant::now() + hold;
-        let before = self.cluster().await.map(|c| c.epoch);
-        while tokio::time::Instant::now() < until {
-            let epoch = self.cluster().await.map(|c| c.epoch);
-            if before.is_some() && epoch > before {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        signal(db, libc::SIGCONT);
-        signal(agent, libc::SIGCONT);
-        record(
-            self.rec,
-            fault,
-            NemesisAction::Stop,
-            NemesisOutcome::Installed,
-            format!("SIGCONT {name} and its agent"),
-        );
-        Ok(())
-    }
-
     async fn pause_db(&self, fault: Fault, index: usize, hold: Duration) -> Result<()> {
         let name = self.sb.node(index)?.name.clone();
         let Some(pid) = self.sb.pid(index)? else {

@@ -1,4 +1,6 @@
 //! Planner scenarios from the seeds (`shared/seeds/*.txt`) and MHA's notes.
+//! Over 600 lines on purpose: one table of planner cases sharing their fixtures, read top to
+//! bottom like the seeds they come from.
 use super::*;
 use crate::db::{BinlogCoord, Flavor, IoThread, ReplicaStatus, ServerVariables, ServerVersion};
 use crate::failover::input::{

@@ -23,12 +23,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use super::failover_setup::{settings_toml, start_databases};
 use anyhow::{Context, Result, bail};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use raftmha::chaos::NetFaults;
 use raftmha::manager::local::LocalManagers;
-use raftmha::sandbox::{Sandbox, SandboxGuard, SandboxSpec};
+use raftmha::sandbox::Sandbox;
 use raftmha::state::{FailoverOutcome, FailoverRecord};
 use serde::Serialize;
 
@@ -177,39 +178,11 @@ async fn replicates_from(db: &DbEndpoint, source_ip: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub fn settings_toml(args: &FailoverArgs) -> String {
-    let mut s = args
-        .ping_interval_ms
-        .map(|ms| format!("ping_interval_ms = {ms}\n"))
-        .unwrap_or_default();
-    if let Some(ms) = args.lease_ttl_ms {
-        s.push_str(&format!("lease_ttl_ms = {ms}\n"));
-    }
-    s
-}
-
 fn signal(pid: Option<u32>, sig: i32) {
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
         // SAFETY: kill(2) on a pid this run started; no memory is involved.
         unsafe { libc::kill(pid, sig) };
     }
-}
-
-/// The sandbox of a failover bench run: its databases, started as `args` says.
-pub async fn start_databases(
-    args: &FailoverArgs,
-    dir: &std::path::Path,
-    base_ip: Ipv4Addr,
-    faults: &NetFaults,
-) -> Result<SandboxGuard> {
-    let mut spec = SandboxSpec::new(dir.join("db"), 3, base_ip);
-    spec.gtid = !args.lagging;
-    spec.semi_sync = !args.lagging;
-    spec.cgroup_parent = Some(faults.cgroup_dir().to_path_buf());
-    spec.extra_cnf = args.db_options.clone();
-    Ok(SandboxGuard(
-        Sandbox::up(spec).await.context("starting the databases")?,
-    ))
 }
 
 async fn one_run(kind: Kind, args: &FailoverArgs, n: usize) -> Result<Sample> {

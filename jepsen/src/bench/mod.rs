@@ -1,6 +1,7 @@
 //! Benchmarks that measure raftmha against its targets (DESIGN §8) on real processes.
 pub mod election;
 pub mod failover;
+pub mod failover_setup;
 pub mod scale;
 pub mod scale_probe;
 pub mod scale_report;
