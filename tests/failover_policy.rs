@@ -97,12 +97,25 @@ async fn e5_a_failed_over_master_that_comes_back_is_made_read_only() {
     sql(&tb, 1, "SET GLOBAL read_only = OFF").await;
     let mut fenced = false;
     for _ in 0..300 {
-        let mut c = tb.sandbox.conn(1).await.expect("connect");
-        let ro: Option<i64> =
-            mysql_async::prelude::Queryable::query_first(&mut c, "SELECT @@read_only")
-                .await
-                .expect("read_only");
-        c.disconnect().await.expect("disconnect");
+        // The fence kills client sessions, ours included when it lands between our connect
+        // and our query: a closed connection is a reason to look again, not a failure.
+        let Ok(mut c) = tb.sandbox.conn(1).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let ro: Option<i64> = match mysql_async::prelude::Queryable::query_first(
+            &mut c,
+            "SELECT @@read_only",
+        )
+        .await
+        {
+            Ok(ro) => ro,
+            Err(e) => {
+                eprintln!("read_only: {e} (looking again)");
+                None
+            }
+        };
+        let _ = c.disconnect().await;
         if ro == Some(1) {
             fenced = true;
             break;

@@ -51,6 +51,10 @@ pub enum Event {
     /// One observation round over every database, taken as close together as possible.
     DbRound {
         round: u64,
+        /// When the round started (the record's time is when it ended: a probe that blocked,
+        /// e.g. a write waiting for a semi-sync acknowledgement, ends it late).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started_ns: Option<u64>,
         nodes: Vec<DbObservation>,
         /// The replicated state (linearizable reads) right before and right after the
         /// databases were probed: what a writable database is judged against.

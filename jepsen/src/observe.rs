@@ -137,12 +137,14 @@ pub async fn observer(
     };
     while !stop.load(Ordering::Relaxed) {
         round += 1;
+        let started_ns = Some(rec.now_ns());
         let before = view(read_state_within(&managers).await);
         let nodes = futures::future::join_all(dbs.iter().map(observe)).await;
         let after = view(read_state_within(&managers).await);
         let state = (!managers.is_empty()).then_some(StateAround { before, after });
         rec.record(Event::DbRound {
             round,
+            started_ns,
             nodes,
             state,
         });

@@ -83,6 +83,7 @@ fn baseline() -> Vec<Record> {
     h.push(rec(
         2,
         Event::DbRound {
+            started_ns: None,
             round: 1,
             state: None,
             nodes: vec![db("db1", false), db("db2", true), db("db3", true)],
@@ -140,6 +141,7 @@ fn baseline() -> Vec<Record> {
     h.push(rec(
         750,
         Event::DbRound {
+            started_ns: None,
             round: 2,
             state: None,
             nodes: vec![db("db2", false), db("db3", true)],
@@ -228,6 +230,7 @@ fn a_planted_second_writable_master_is_invalid() {
     h.push(rec(
         760,
         Event::DbRound {
+            started_ns: None,
             round: 3,
             state: None,
             nodes: vec![db("db1", false), db("db2", false), db("db3", true)],

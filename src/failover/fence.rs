@@ -80,6 +80,9 @@ pub async fn await_old_master_fenced(
         (started, started, crate::api::server::now_ms()),
         seen_at,
     );
+    // Before the early return below, so a test can kill a leader in this step however late
+    // it gets here.
+    super::runner::failpoint("in-lease-wait");
     let until_lapsed = lapsed.saturating_duration_since(started);
     if until_lapsed.is_zero() {
         return Ok(Some(format!(
@@ -87,7 +90,6 @@ pub async fn await_old_master_fenced(
             ttl.as_secs_f64()
         )));
     }
-    super::runner::failpoint("in-lease-wait");
     match timeout(until_lapsed, try_fence(env, ctx, dead, until_lapsed)).await {
         Ok(Attempt::Fenced(how)) => {
             return Ok(Some(format!("{dead} fenced before the promotion: {how}")));

@@ -63,24 +63,25 @@ impl FreezeWindows {
         FreezeWindows(windows)
     }
 
-    /// Whether `node`'s answer recorded at `at_ns` may be one it gave on resuming.
-    pub fn covers(&self, node: &str, at_ns: u64) -> bool {
-        self.0
-            .iter()
-            .any(|(detail, from, to)| detail.contains(node) && *from <= at_ns && at_ns <= *to)
+    /// Whether `node`'s answer in a round that ran from `started_ns` to `ended_ns` may be
+    /// one it gave on resuming.
+    pub fn covers(&self, node: &str, (started_ns, ended_ns): (u64, u64)) -> bool {
+        self.0.iter().any(|(detail, from, to)| {
+            detail.contains(node) && started_ns <= *to && ended_ns >= *from
+        })
     }
 }
 
-/// Whether an observation of `node` at `at_ns` (`took_write`: a non-admin write succeeded,
+/// Whether an observation of `node` in a round (start, end) (`took_write`: a non-admin write succeeded,
 /// else read_only=OFF only) is what the replication profile allows a resumed frozen master.
 pub fn allowed_on_resume(
     windows: &FreezeWindows,
     cfg: &RunConfig,
     node: &str,
-    at_ns: u64,
+    round: (u64, u64),
     took_write: bool,
 ) -> bool {
-    windows.covers(node, at_ns) && !(took_write && cfg.semi_sync)
+    windows.covers(node, round) && !(took_write && cfg.semi_sync)
 }
 
 pub fn frozen_master_quiet_after_promotion(history: &[Record], cfg: &RunConfig) -> CheckResult {
@@ -281,33 +282,19 @@ mod tests {
         );
         let w = FreezeWindows::of(&[freeze, resume(4_800)]);
         let ms = |t: u64| t * 1_000_000;
-        assert!(w.covers("127.0.0.10:3306", ms(4_000)));
-        assert!(w.covers("127.0.0.10:3306", ms(5_200)));
-        assert!(!w.covers("127.0.0.10:3306", ms(6_400)), "past the window");
-        assert!(!w.covers("127.0.0.10:3306", ms(900)), "before the freeze");
-        assert!(!w.covers("127.0.0.11:3306", ms(4_000)), "another host");
+        let at = |t: u64| (ms(t), ms(t));
+        assert!(w.covers("127.0.0.10:3306", at(4_000)));
+        assert!(w.covers("127.0.0.10:3306", at(5_200)));
+        assert!(!w.covers("127.0.0.10:3306", at(6_400)), "past the window");
+        assert!(!w.covers("127.0.0.10:3306", at(900)), "before the freeze");
+        assert!(!w.covers("127.0.0.11:3306", at(4_000)), "another host");
+        // Started while frozen, ended late (a probe write blocked on semi-sync): covered.
+        assert!(w.covers("127.0.0.10:3306", (ms(4_700), ms(7_000))));
         let (semi, asynchronous) = (config(true), config(false));
-        assert!(allowed_on_resume(
-            &w,
-            &semi,
-            "127.0.0.10:3306",
-            ms(4_900),
-            false
-        ));
-        assert!(!allowed_on_resume(
-            &w,
-            &semi,
-            "127.0.0.10:3306",
-            ms(4_900),
-            true
-        ));
-        assert!(allowed_on_resume(
-            &w,
-            &asynchronous,
-            "127.0.0.10:3306",
-            ms(4_900),
-            true
-        ));
+        let node = "127.0.0.10:3306";
+        assert!(allowed_on_resume(&w, &semi, node, at(4_900), false));
+        assert!(!allowed_on_resume(&w, &semi, node, at(4_900), true));
+        assert!(allowed_on_resume(&w, &asynchronous, node, at(4_900), true));
     }
 
     #[test]

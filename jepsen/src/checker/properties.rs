@@ -100,14 +100,21 @@ pub fn one_writable_master(history: &[Record]) -> CheckResult {
     let default_cfg = RunConfig::default();
     let cfg = config(history).unwrap_or(&default_cfg);
     for r in history {
-        if let Event::DbRound { round, nodes, .. } = &r.event {
+        if let Event::DbRound {
+            round,
+            started_ns,
+            nodes,
+            ..
+        } = &r.event
+        {
             rounds += 1;
+            let span = (started_ns.unwrap_or(r.time_ns), r.time_ns);
             let writable: Vec<&str> = nodes
                 .iter()
                 .filter(|n| n.reachable && n.read_only == Some(false))
                 .filter(|n| {
                     let took_write = n.writable == Some(true);
-                    !super::freeze::allowed_on_resume(&frozen, cfg, &n.node, r.time_ns, took_write)
+                    !super::freeze::allowed_on_resume(&frozen, cfg, &n.node, span, took_write)
                 })
                 .map(|n| n.node.as_str())
                 .collect();

@@ -180,6 +180,7 @@ pub fn writable_is_recorded_master(history: &[Record], cfg: &RunConfig) -> Check
     for r in history {
         let Event::DbRound {
             round,
+            started_ns,
             nodes,
             state: Some(around),
         } = &r.event
@@ -203,7 +204,8 @@ pub fn writable_is_recorded_master(history: &[Record], cfg: &RunConfig) -> Check
             let writable = n.writable == Some(true) || n.read_only == Some(false);
             if writable && !allowed.contains(n.node.as_str()) {
                 let took_write = n.writable == Some(true);
-                if super::freeze::allowed_on_resume(&frozen, cfg, &n.node, r.time_ns, took_write) {
+                let span = (started_ns.unwrap_or(r.time_ns), r.time_ns);
+                if super::freeze::allowed_on_resume(&frozen, cfg, &n.node, span, took_write) {
                     on_resume += 1;
                     continue;
                 }

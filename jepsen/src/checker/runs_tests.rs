@@ -164,6 +164,7 @@ fn round(n: u64, nodes: Vec<DbObservation>, master: &str, promoting: &[&str]) ->
     rec(
         100 * n,
         Event::DbRound {
+            started_ns: None,
             round: n,
             nodes,
             state: Some(StateAround {
